@@ -163,8 +163,10 @@ fn init_logging(cli_level: Option<&str>, config_level: Option<&str>) {
         Ok(s) if !s.is_empty() => EnvFilter::new(s),
         _ => EnvFilter::new(cli_level.or(config_level).unwrap_or("info")),
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "debug")]
 pub mod debug;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 
 sluice_pipeline::known_component!(Exporter, "debug", "exporter-debug");
 sluice_pipeline::known_component!(Exporter, "otlp", "exporter-otlp");

@@ -6,6 +6,8 @@
 mod cli;
 mod config;
 mod conformance;
+mod interop;
+mod otlp;
 mod runtime;
 
 use std::sync::Arc;
@@ -57,4 +59,24 @@ pub async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         Ok(v) => v,
         Err(_) => panic!("timed out waiting for {what}"),
     }
+}
+
+/// Waits until the self-telemetry value `name{labels}` reaches `at_least` (a readiness wait on a
+/// counter the code under test moves; bounded by [`WAIT_BOUND`]).
+pub async fn wait_for_value(
+    t: &Telemetry,
+    name: &str,
+    labels: &[(&str, &str)],
+    at_least: i64,
+) -> i64 {
+    bounded(name, async {
+        loop {
+            let v = t.value(name, labels).unwrap_or(0);
+            if v >= at_least {
+                return v;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
 }
