@@ -254,6 +254,12 @@ impl ExporterPlugin for CollectExporterFactory {
     const SIGNALS: &'static [Signal] = &[Signal::Traces, Signal::Metrics, Signal::Logs];
     const STABILITY: Stability = Stability::Development;
     const EXAMPLE: &'static str = "sink: example\n";
+    /// A test sink never drops: a full queue pushes back on the pipeline instead.
+    fn delivery(_c: &CollectConfig) -> DeliveryConfig {
+        let mut d = DeliveryConfig::default();
+        d.sending_queue.block_on_overflow = true;
+        d
+    }
     fn build(
         &self,
         c: CollectConfig,

@@ -57,6 +57,9 @@ impl Receiver for ProcfsReceiver {
             (scraper, metrics) = joined
                 .map_err(|e| ReceiverError::Other(format!("the procfs scrape task failed: {e}")))?;
             let batch = Batch::new(Payload::Metrics(metrics));
+            if batch.item_count() == 0 {
+                continue; // Nothing was readable; the scrape errors are counted.
+            }
             // Not raced against shutdown: the send is bounded by the output's wait, and a scrape
             // taken is delivered or counted as refused, never dropped unseen.
             if let Err(error) = output.send(batch).await {
