@@ -360,25 +360,32 @@ fn downcast<C: 'static>(config: AnyConfig, type_name: &str) -> Result<C, BuildEr
     })
 }
 
+/// The factory methods every typed plugin answers the same way, from its consts and `Config`.
+macro_rules! typed_factory_methods {
+    () => {
+        fn type_name(&self) -> &'static str {
+            P::TYPE
+        }
+        fn factory_name(&self) -> &'static str {
+            std::any::type_name::<P>()
+        }
+        fn signals(&self) -> &'static [Signal] {
+            P::SIGNALS
+        }
+        fn stability(&self) -> Stability {
+            P::STABILITY
+        }
+        fn example(&self) -> &'static str {
+            P::EXAMPLE
+        }
+        fn parse_config(&self, node: &Node) -> Result<AnyConfig, Vec<ConfigError>> {
+            parse_typed::<P::Config>(node)
+        }
+    };
+}
+
 impl<P: ReceiverPlugin> ReceiverFactory for P {
-    fn type_name(&self) -> &'static str {
-        P::TYPE
-    }
-    fn factory_name(&self) -> &'static str {
-        std::any::type_name::<P>()
-    }
-    fn signals(&self) -> &'static [Signal] {
-        P::SIGNALS
-    }
-    fn stability(&self) -> Stability {
-        P::STABILITY
-    }
-    fn example(&self) -> &'static str {
-        P::EXAMPLE
-    }
-    fn parse_config(&self, node: &Node) -> Result<AnyConfig, Vec<ConfigError>> {
-        parse_typed::<P::Config>(node)
-    }
+    typed_factory_methods!();
     fn build(
         &self,
         config: AnyConfig,
@@ -389,24 +396,7 @@ impl<P: ReceiverPlugin> ReceiverFactory for P {
 }
 
 impl<P: ProcessorPlugin> ProcessorFactory for P {
-    fn type_name(&self) -> &'static str {
-        P::TYPE
-    }
-    fn factory_name(&self) -> &'static str {
-        std::any::type_name::<P>()
-    }
-    fn signals(&self) -> &'static [Signal] {
-        P::SIGNALS
-    }
-    fn stability(&self) -> Stability {
-        P::STABILITY
-    }
-    fn example(&self) -> &'static str {
-        P::EXAMPLE
-    }
-    fn parse_config(&self, node: &Node) -> Result<AnyConfig, Vec<ConfigError>> {
-        parse_typed::<P::Config>(node)
-    }
+    typed_factory_methods!();
     fn build(
         &self,
         config: AnyConfig,
@@ -417,24 +407,7 @@ impl<P: ProcessorPlugin> ProcessorFactory for P {
 }
 
 impl<P: ExporterPlugin> ExporterFactory for P {
-    fn type_name(&self) -> &'static str {
-        P::TYPE
-    }
-    fn factory_name(&self) -> &'static str {
-        std::any::type_name::<P>()
-    }
-    fn signals(&self) -> &'static [Signal] {
-        P::SIGNALS
-    }
-    fn stability(&self) -> Stability {
-        P::STABILITY
-    }
-    fn example(&self) -> &'static str {
-        P::EXAMPLE
-    }
-    fn parse_config(&self, node: &Node) -> Result<AnyConfig, Vec<ConfigError>> {
-        parse_typed::<P::Config>(node)
-    }
+    typed_factory_methods!();
     fn build(&self, config: AnyConfig, ctx: ComponentContext) -> Result<BuiltExporter, BuildError> {
         let config: P::Config = downcast(config, P::TYPE)?;
         let delivery = P::delivery(&config);

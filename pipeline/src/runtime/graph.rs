@@ -126,23 +126,11 @@ pub async fn start(
             &cfg,
             &endpoints,
         );
-        let built = c
-            .factory
-            .parse_config(&c.node)
-            .map_err(|e| {
-                format!(
-                    "exporter `{id}`: {}",
-                    e.iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })
-            .and_then(|conf| {
-                c.factory
-                    .build(conf, ctx)
-                    .map_err(|e| format!("exporter `{id}`: {e}"))
-            });
+        let built = build_one(
+            &format!("exporter `{id}`"),
+            || c.factory.parse_config(&c.node),
+            |conf| c.factory.build(conf, ctx),
+        );
         match built {
             Ok(b) => exporters.push((id.clone(), c.factory.signals(), b.exporter, b.delivery)),
             Err(e) => errors.push(e),
@@ -166,23 +154,11 @@ pub async fn start(
                 &endpoints,
             );
             ctx.pipeline = Some(p.id.clone());
-            let built = c
-                .factory
-                .parse_config(&c.node)
-                .map_err(|e| {
-                    format!(
-                        "processor `{id}`: {}",
-                        e.iter()
-                            .map(|e| e.to_string())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                })
-                .and_then(|conf| {
-                    c.factory
-                        .build(conf, ctx.clone())
-                        .map_err(|e| format!("processor `{id}` in pipeline `{}`: {e}", p.id))
-                });
+            let built = build_one(
+                &format!("processor `{id}` in pipeline `{}`", p.id),
+                || c.factory.parse_config(&c.node),
+                |conf| c.factory.build(conf, ctx.clone()),
+            );
             match built {
                 Ok(processor) => list.push(Stage {
                     id: id.clone(),
@@ -210,23 +186,11 @@ pub async fn start(
             &endpoints,
         );
         let tel = ctx.telemetry.clone();
-        let built = c
-            .factory
-            .parse_config(&c.node)
-            .map_err(|e| {
-                format!(
-                    "receiver `{id}`: {}",
-                    e.iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })
-            .and_then(|conf| {
-                c.factory
-                    .build(conf, ctx)
-                    .map_err(|e| format!("receiver `{id}`: {e}"))
-            });
+        let built = build_one(
+            &format!("receiver `{id}`"),
+            || c.factory.parse_config(&c.node),
+            |conf| c.factory.build(conf, ctx),
+        );
         match built {
             Ok(r) => receivers.push((id.clone(), r, tel)),
             Err(e) => errors.push(e),
@@ -373,6 +337,20 @@ pub async fn start(
     }
     drop(inputs);
     Ok(service)
+}
+
+/// Parses a component's (already validated) config again and builds it; a failure becomes one
+/// message naming the component.
+fn build_one<T>(
+    what: &str,
+    parse: impl FnOnce() -> Result<crate::factory::AnyConfig, Vec<crate::config::ConfigError>>,
+    build: impl FnOnce(crate::factory::AnyConfig) -> Result<T, crate::error::BuildError>,
+) -> Result<T, String> {
+    let config = parse().map_err(|e| {
+        let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+        format!("{what}: {}", all.join("; "))
+    })?;
+    build(config).map_err(|e| format!("{what}: {e}"))
 }
 
 async fn run_receiver(
