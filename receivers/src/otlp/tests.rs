@@ -20,6 +20,8 @@ use sluice_proto::collector::trace::v1::{
     trace_service_client::TraceServiceClient, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use sluice_proto::common::v1::{any_value, AnyValue, KeyValue};
+use sluice_proto::logs::v1::{LogRecord, ResourceLogs};
+use sluice_proto::metrics::v1::{metric, number_data_point, Metric, ResourceMetrics};
 use sluice_proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -137,9 +139,8 @@ struct Running {
     grpc: SocketAddr,
     http: SocketAddr,
     traces: mpsc::Receiver<Batch>,
-    /// Held open (metrics and logs are not sent by these tests), so the outputs stay open.
-    _metrics: mpsc::Receiver<Batch>,
-    _logs: mpsc::Receiver<Batch>,
+    metrics: mpsc::Receiver<Batch>,
+    logs: mpsc::Receiver<Batch>,
     telemetry: std::sync::Arc<Telemetry>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), ReceiverError>>,
@@ -232,8 +233,8 @@ async fn start(options: Options) -> Running {
         grpc: endpoints.get(&id, "grpc").expect("grpc endpoint reported"),
         http: endpoints.get(&id, "http").expect("http endpoint reported"),
         traces,
-        _metrics: metrics,
-        _logs: logs,
+        metrics,
+        logs,
         telemetry,
         shutdown,
         task,
@@ -763,5 +764,356 @@ async fn opentelemetry_otlp_spans_arrive_over_grpc_and_http() {
         .expect("HTTP exporter");
     sdk_send_span(http).await;
     check_sdk_span(spans_of(next(&mut r.traces).await));
+    r.stop().await;
+}
+
+/// Wraps an SDK metric exporter so each export runs inside the test's tokio runtime: the
+/// periodic reader exports on its own plain thread, where the HTTP (hyper) exporter would panic
+/// with "no reactor running" and tonic would have no timer.
+struct InRuntime<E> {
+    inner: E,
+    handle: tokio::runtime::Handle,
+}
+
+impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
+    opentelemetry_sdk::metrics::exporter::PushMetricExporter for InRuntime<E>
+{
+    fn export(
+        &self,
+        metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        let mut export = Box::pin(self.inner.export(metrics));
+        let handle = self.handle.clone();
+        std::future::poll_fn(move |cx| {
+            let _entered = handle.enter();
+            std::future::Future::poll(export.as_mut(), cx)
+        })
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        self.inner.temporality()
+    }
+}
+
+/// Records a u64 counter (two series), an f64 histogram with explicit bounds and an f64
+/// gauge, then shuts the provider down, which makes the periodic reader do its one export
+/// (the interval is the default minute, so no timed export comes first).
+async fn sdk_send_metrics(exporter: opentelemetry_otlp::MetricExporter) {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry::KeyValue as Kv;
+    let exporter = InRuntime {
+        inner: exporter,
+        handle: tokio::runtime::Handle::current(),
+    };
+    tokio::task::spawn_blocking(move || {
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build())
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name("sdk-svc")
+                    .build(),
+            )
+            .build();
+        let meter = provider.meter("sdk-meter");
+        let counter = meter
+            .u64_counter("sdk.requests")
+            .with_description("requests served")
+            .with_unit("{request}")
+            .build();
+        let a = [Kv::new("route", "/a"), Kv::new("ok", true)];
+        counter.add(3, &a);
+        counter.add(4, &a);
+        counter.add(5, &[Kv::new("route", "/b"), Kv::new("ok", false)]);
+        let histogram = meter
+            .f64_histogram("sdk.latency")
+            .with_unit("ms")
+            .with_boundaries(vec![1.0, 5.0, 10.0])
+            .build();
+        for v in [0.5, 3.0, 3.5, 20.0] {
+            histogram.record(v, &[Kv::new("route", "/a")]);
+        }
+        let gauge = meter.f64_gauge("sdk.temperature").build();
+        gauge.record(19.0, &[Kv::new("room", "lab")]);
+        gauge.record(21.5, &[Kv::new("room", "lab")]);
+        provider.shutdown().expect("the SDK exports and shuts down");
+    })
+    .await
+    .expect("the SDK thread");
+}
+
+fn metrics_of(payload: Payload) -> Vec<ResourceMetrics> {
+    match payload {
+        Payload::Metrics(m) => m,
+        other => panic!("expected metrics, got {:?}", other.signal()),
+    }
+}
+
+fn attrs(pairs: &[(&str, any_value::Value)]) -> Vec<KeyValue> {
+    pairs
+        .iter()
+        .map(|(k, v)| KeyValue {
+            key: (*k).into(),
+            value: Some(AnyValue {
+                value: Some(v.clone()),
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn sorted(mut kvs: Vec<KeyValue>) -> Vec<KeyValue> {
+    kvs.sort_by(|a, b| a.key.cmp(&b.key));
+    kvs
+}
+
+fn s(v: &str) -> any_value::Value {
+    any_value::Value::StringValue(v.into())
+}
+
+fn check_sdk_metrics(metrics: Vec<ResourceMetrics>) {
+    assert_eq!(metrics.len(), 1);
+    let resource = metrics[0].resource.as_ref().expect("resource");
+    assert!(resource
+        .attributes
+        .contains(&string_kv("service.name", "sdk-svc")));
+    assert_eq!(metrics[0].scope_metrics.len(), 1);
+    let scope = &metrics[0].scope_metrics[0];
+    assert_eq!(
+        scope.scope.as_ref().map(|s| s.name.as_str()),
+        Some("sdk-meter")
+    );
+    let mut names: Vec<&str> = scope.metrics.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["sdk.latency", "sdk.requests", "sdk.temperature"]);
+    let find = |name: &str| -> &Metric {
+        scope
+            .metrics
+            .iter()
+            .find(|m| m.name == name)
+            .expect("the metric")
+    };
+
+    let requests = find("sdk.requests");
+    assert_eq!(requests.description, "requests served");
+    assert_eq!(requests.unit, "{request}");
+    let Some(metric::Data::Sum(sum)) = &requests.data else {
+        panic!("sdk.requests is not a sum: {:?}", requests.data);
+    };
+    assert!(sum.is_monotonic);
+    assert_eq!(sum.aggregation_temporality, 2, "cumulative");
+    let mut points: Vec<(Vec<KeyValue>, Option<number_data_point::Value>)> = sum
+        .data_points
+        .iter()
+        .map(|p| (sorted(p.attributes.clone()), p.value))
+        .collect();
+    points.sort_by_key(|(_, v)| match v {
+        Some(number_data_point::Value::AsInt(i)) => *i,
+        _ => i64::MAX,
+    });
+    assert_eq!(
+        points,
+        [
+            (
+                attrs(&[
+                    ("ok", any_value::Value::BoolValue(false)),
+                    ("route", s("/b"))
+                ]),
+                Some(number_data_point::Value::AsInt(5))
+            ),
+            (
+                attrs(&[
+                    ("ok", any_value::Value::BoolValue(true)),
+                    ("route", s("/a"))
+                ]),
+                Some(number_data_point::Value::AsInt(7))
+            ),
+        ]
+    );
+
+    let latency = find("sdk.latency");
+    assert_eq!(latency.unit, "ms");
+    let Some(metric::Data::Histogram(histogram)) = &latency.data else {
+        panic!("sdk.latency is not a histogram: {:?}", latency.data);
+    };
+    assert_eq!(histogram.aggregation_temporality, 2, "cumulative");
+    assert_eq!(histogram.data_points.len(), 1);
+    let point = &histogram.data_points[0];
+    assert_eq!(point.attributes, attrs(&[("route", s("/a"))]));
+    assert_eq!(point.count, 4);
+    assert_eq!(point.sum, Some(27.0));
+    assert_eq!(point.explicit_bounds, [1.0, 5.0, 10.0]);
+    assert_eq!(point.bucket_counts, [1, 2, 0, 1]);
+    assert_eq!((point.min, point.max), (Some(0.5), Some(20.0)));
+
+    let temperature = find("sdk.temperature");
+    let Some(metric::Data::Gauge(gauge)) = &temperature.data else {
+        panic!("sdk.temperature is not a gauge: {:?}", temperature.data);
+    };
+    assert_eq!(gauge.data_points.len(), 1);
+    let point = &gauge.data_points[0];
+    assert_eq!(point.attributes, attrs(&[("room", s("lab"))]));
+    assert_eq!(point.value, Some(number_data_point::Value::AsDouble(21.5)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_otlp_metrics_arrive_over_grpc_and_http() {
+    use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+    let mut r = start(Options::default()).await;
+    let grpc = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(format!("http://{}", r.grpc))
+        .with_compression(opentelemetry_otlp::Compression::Gzip)
+        .build()
+        .expect("gRPC exporter");
+    sdk_send_metrics(grpc).await;
+    check_sdk_metrics(metrics_of(next(&mut r.metrics).await));
+
+    let http = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_endpoint(format!("http://{}/v1/metrics", r.http))
+        .build()
+        .expect("HTTP exporter");
+    sdk_send_metrics(http).await;
+    check_sdk_metrics(metrics_of(next(&mut r.metrics).await));
+    assert!(r.metrics.try_recv().is_err(), "one export each");
+    assert_eq!(r.bad_requests(), 0);
+    r.stop().await;
+}
+
+/// Emits two log records through the SDK's simple processor (one export each, on the calling
+/// blocking thread, which keeps the runtime context).
+async fn sdk_send_logs(exporter: opentelemetry_otlp::LogExporter) {
+    use opentelemetry::logs::Severity;
+    use opentelemetry::logs::{AnyValue as Body, LogRecord as _, Logger as _, LoggerProvider as _};
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+    tokio::task::spawn_blocking(move || {
+        let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+            .with_simple_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name("sdk-svc")
+                    .build(),
+            )
+            .build();
+        let logger = provider.logger("sdk-logger");
+        let mut record = logger.create_log_record();
+        record.set_severity_number(Severity::Warn);
+        record.set_severity_text("WARN");
+        record.set_body(Body::String("disk almost full".into()));
+        record.add_attribute("disk", "/dev/sda");
+        record.add_attribute("used_pct", 93_i64);
+        record.set_trace_context(
+            TraceId::from_bytes([5; 16]),
+            SpanId::from_bytes([6; 8]),
+            Some(TraceFlags::SAMPLED),
+        );
+        logger.emit(record);
+        let mut record = logger.create_log_record();
+        record.set_severity_number(Severity::Error);
+        record.set_severity_text("ERROR");
+        record.set_body(Body::String("write failed".into()));
+        record.add_attribute("retry", true);
+        record.add_attribute("backoff", 1.5_f64);
+        logger.emit(record);
+        provider.shutdown().expect("the SDK shuts down");
+    })
+    .await
+    .expect("the SDK thread");
+}
+
+/// The records of `want` log records, from as many batches as they come in (the simple
+/// processor exports each record on its own), each checked for resource and scope.
+async fn sdk_logs(rx: &mut mpsc::Receiver<Batch>, want: usize) -> Vec<LogRecord> {
+    let mut records = Vec::new();
+    while records.len() < want {
+        let logs: Vec<ResourceLogs> = match next(rx).await {
+            Payload::Logs(l) => l,
+            other => panic!("expected logs, got {:?}", other.signal()),
+        };
+        for resource_logs in logs {
+            let resource = resource_logs.resource.as_ref().expect("resource");
+            assert!(resource
+                .attributes
+                .contains(&string_kv("service.name", "sdk-svc")));
+            for scope in resource_logs.scope_logs {
+                assert_eq!(
+                    scope.scope.as_ref().map(|s| s.name.as_str()),
+                    Some("sdk-logger")
+                );
+                records.extend(scope.log_records);
+            }
+        }
+    }
+    assert_eq!(records.len(), want);
+    records
+}
+
+fn check_sdk_logs(records: &[LogRecord]) {
+    let warn = &records[0];
+    assert_eq!(warn.severity_number, 13);
+    assert_eq!(warn.severity_text, "WARN");
+    assert_eq!(
+        warn.body.as_ref().and_then(|b| b.value.clone()),
+        Some(s("disk almost full"))
+    );
+    assert_eq!(
+        sorted(warn.attributes.clone()),
+        attrs(&[
+            ("disk", s("/dev/sda")),
+            ("used_pct", any_value::Value::IntValue(93))
+        ])
+    );
+    assert_eq!(warn.trace_id, vec![5; 16]);
+    assert_eq!(warn.span_id, vec![6; 8]);
+    assert_eq!(warn.flags, 1);
+    assert_ne!(warn.observed_time_unix_nano, 0);
+
+    let error = &records[1];
+    assert_eq!(error.severity_number, 17);
+    assert_eq!(error.severity_text, "ERROR");
+    assert_eq!(
+        error.body.as_ref().and_then(|b| b.value.clone()),
+        Some(s("write failed"))
+    );
+    assert_eq!(
+        sorted(error.attributes.clone()),
+        attrs(&[
+            ("backoff", any_value::Value::DoubleValue(1.5)),
+            ("retry", any_value::Value::BoolValue(true))
+        ])
+    );
+    assert!(error.trace_id.is_empty() && error.span_id.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_otlp_logs_arrive_over_grpc_and_http() {
+    use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+    let mut r = start(Options::default()).await;
+    let grpc = opentelemetry_otlp::LogExporter::builder()
+        .with_tonic()
+        .with_endpoint(format!("http://{}", r.grpc))
+        .with_compression(opentelemetry_otlp::Compression::Gzip)
+        .build()
+        .expect("gRPC exporter");
+    sdk_send_logs(grpc).await;
+    check_sdk_logs(&sdk_logs(&mut r.logs, 2).await);
+
+    let http = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .with_endpoint(format!("http://{}/v1/logs", r.http))
+        .build()
+        .expect("HTTP exporter");
+    sdk_send_logs(http).await;
+    check_sdk_logs(&sdk_logs(&mut r.logs, 2).await);
+    assert!(r.logs.try_recv().is_err(), "nothing more");
+    assert_eq!(r.bad_requests(), 0);
     r.stop().await;
 }
