@@ -25,7 +25,15 @@ pub async fn serve(
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> Result<(), ReceiverError> {
+    use axum::serve::ListenerExt;
     let addr: Option<SocketAddr> = listener.local_addr().ok();
+    // Nagle's algorithm with the client's delayed ACKs stalls small responses by ~40 ms; gRPC
+    // and OTLP/HTTP answers are small and latency-bound.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "Cannot set TCP_NODELAY on an accepted connection.");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

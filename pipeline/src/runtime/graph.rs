@@ -94,6 +94,10 @@ pub async fn start(
 ) -> Result<RunningService, StartupError> {
     let endpoints = Endpoints::default();
     let mut errors = Vec::new();
+    tracing::info!(
+        data_dir = %cfg.service.data_dir.display(),
+        "Data directory for stateful components (each gets a subdirectory, created when it first needs it)."
+    );
 
     // Signals each component is used with.
     let mut used: BTreeMap<(Kind, ComponentId), Vec<Signal>> = BTreeMap::new();
