@@ -14,6 +14,7 @@
 # Usage: benches/compare-rotel.sh            (from anywhere; about 5 min after the build)
 # Env:   DURATION=20 FIXED_RATE=50000 COLLECTOR_CORE=1 LOAD_CORE=0 SKIP_BUILD=1 KEEP_TMP=1
 #        COLLECTORS="sluice-gzip sluice-none rotel-gzip rotel-none"
+#        SLUICE_BIN=path/to/another/sluice (compare a variant build)
 # Prints a Markdown table on stdout; progress on stderr; raw JSON reports stay in $TMP_DIR when
 # KEEP_TMP=1.
 set -euo pipefail
@@ -33,7 +34,7 @@ BATCH_TIMEOUT_MS=200
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 LOADGEN=$TARGET/release/sluice-loadgen
-SLUICE=$TARGET/release/sluice
+SLUICE=${SLUICE_BIN:-$TARGET/release/sluice}
 VENV=$ROOT/target/bench-venv
 
 log() { echo "[compare-rotel] $*" >&2; }
@@ -216,6 +217,7 @@ run() { # kind name rate
         echo "sink_requests=$(json_field "$sink" requests)"
         echo "sink_gzip_requests=$(json_field "$sink" gzip_requests)"
         echo "sink_cpu_s=$(json_field "$sink" cpu_s)"
+        echo "sink_per_s=$(json_field "$sink" spans_per_s)"
         echo "gen_cpu_s=$(json_field "$send" cpu_s)"
     } >"$TMP_DIR/$name.result"
     log "  $(tr '\n' ' ' <"$TMP_DIR/$name.result")"
@@ -251,15 +253,15 @@ label() {
 echo
 echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')); ${DURATION}s per run; rotel-agent reports \`$ROTEL_VERSION\`; load average before $LOAD_BEFORE, after $LOAD_AFTER (a load above ~1 means something else was running)."
 echo
-echo "| collector | max: acked spans/s | max: received by sink | max: p50 / p99 ms | @${FIXED_RATE}/s: CPU-s per 1M spans | @${FIXED_RATE}/s: p50 / p99 ms | @${FIXED_RATE}/s: achieved spans/s, lost | peak RSS MiB (max / fixed) | requests at sink (gzip) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-echo "| none (loadgen → sink, the ceiling) | $(get direct acked_per_s | cut -d. -f1) | $(get direct received) of $(get direct acked) | $(ms "$(get direct p50_us)") / $(ms "$(get direct p99_us)") | n/a | n/a | n/a | n/a | $(get direct sink_requests) ($(get direct sink_gzip_requests)) |"
+echo "| collector | max: acked spans/s | max: delivered spans/s (sink, first to last request) | max: received by sink | max: p50 / p99 ms | @${FIXED_RATE}/s: CPU-s per 1M spans | @${FIXED_RATE}/s: p50 / p99 ms | @${FIXED_RATE}/s: achieved spans/s, lost | peak RSS MiB (max / fixed) | requests at sink (gzip) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| none (loadgen → sink, the ceiling) | $(get direct acked_per_s | cut -d. -f1) | $(get direct sink_per_s | cut -d. -f1) | $(get direct received) of $(get direct acked) | $(ms "$(get direct p50_us)") / $(ms "$(get direct p99_us)") | n/a | n/a | n/a | n/a | $(get direct sink_requests) ($(get direct sink_gzip_requests)) |"
 for c in "${COLLECTORS[@]}"; do
     max=$c-max fixed=$c-fixed
     acked=$(get "$fixed" acked)
     cpu_per_m=$("$PY" -c "a = $acked; print(f'{$(get "$fixed" cpu_s) / a * 1e6:.2f}' if a else 'n/a')")
     lost=$(("$(get "$fixed" acked)" - "$(get "$fixed" received)"))
-    echo "| $(label "$c") | $(get "$max" acked_per_s | cut -d. -f1) | $(get "$max" received) of $(get "$max" acked)$([ "$(get "$max" failed)" != 0 ] && echo ", $(get "$max" failed) failed") | $(ms "$(get "$max" p50_us)") / $(ms "$(get "$max" p99_us)") | $cpu_per_m | $(ms "$(get "$fixed" p50_us)") / $(ms "$(get "$fixed" p99_us)") | $(get "$fixed" acked_per_s | cut -d. -f1), $lost | $(( $(get "$max" hwm_kib) / 1024 )) / $(( $(get "$fixed" hwm_kib) / 1024 )) | $(get "$max" sink_requests) ($(get "$max" sink_gzip_requests)) |"
+    echo "| $(label "$c") | $(get "$max" acked_per_s | cut -d. -f1) | $(get "$max" sink_per_s | cut -d. -f1) | $(get "$max" received) of $(get "$max" acked)$([ "$(get "$max" failed)" != 0 ] && echo ", $(get "$max" failed) failed") | $(ms "$(get "$max" p50_us)") / $(ms "$(get "$max" p99_us)") | $cpu_per_m | $(ms "$(get "$fixed" p50_us)") / $(ms "$(get "$fixed" p99_us)") | $(get "$fixed" acked_per_s | cut -d. -f1), $lost | $(( $(get "$max" hwm_kib) / 1024 )) / $(( $(get "$fixed" hwm_kib) / 1024 )) | $(get "$max" sink_requests) ($(get "$max" sink_gzip_requests)) |"
 done
 
 echo
