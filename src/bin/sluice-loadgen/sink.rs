@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sluice_pipeline::Payload;
 use sluice_proto::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use sluice_proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use sluice_proto::collector::metrics::v1::metrics_service_server::{
@@ -15,7 +16,6 @@ use sluice_proto::collector::metrics::v1::{
 };
 use sluice_proto::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use sluice_proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use sluice_proto::metrics::v1::metric;
 use tonic::codec::CompressionEncoding;
 
 use crate::report::{json_string, process_cpu_seconds};
@@ -74,13 +74,7 @@ impl TraceService for Sink {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.0.arrived(request.metadata());
-        let spans: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
+        let spans = Payload::Traces(request.into_inner().resource_spans).item_count();
         self.0.add_spans(spans as u64);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -93,21 +87,7 @@ impl MetricsService for Sink {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         self.0.arrived(request.metadata());
-        let points: usize = request
-            .get_ref()
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(metric::Data::Gauge(g)) => g.data_points.len(),
-                Some(metric::Data::Sum(s)) => s.data_points.len(),
-                Some(metric::Data::Histogram(h)) => h.data_points.len(),
-                Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
-                Some(metric::Data::Summary(s)) => s.data_points.len(),
-                None => 0,
-            })
-            .sum();
+        let points = Payload::Metrics(request.into_inner().resource_metrics).item_count();
         self.0
             .data_points
             .fetch_add(points as u64, Ordering::Relaxed);
@@ -122,13 +102,7 @@ impl LogsService for Sink {
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.0.arrived(request.metadata());
-        let records: usize = request
-            .get_ref()
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum();
+        let records = Payload::Logs(request.into_inner().resource_logs).item_count();
         self.0
             .log_records
             .fetch_add(records as u64, Ordering::Relaxed);
