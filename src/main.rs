@@ -15,6 +15,11 @@ use sluice_exporters as _;
 use sluice_processors as _;
 use sluice_receivers as _;
 
+/// mimalloc: the collector allocates every decoded string and frees it once exported; mimalloc's
+/// thread-local free lists make that cheaper than glibc's malloc (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The configuration `sluice` runs when given none.
 const DEFAULT_CONFIG: &str = include_str!("../configs/default.yaml");
 const DEFAULT_CONFIG_NAME: &str = "<embedded configs/default.yaml>";

@@ -35,6 +35,38 @@ pub enum Compression {
     None,
 }
 
+/// The Collector's `compression_params`: settings of the chosen compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompressionParams {
+    /// gzip level: `1` (fastest, default) to `9` (smallest), `0` stores without compressing,
+    /// `-1` is zlib's default (`6`).
+    pub level: i32,
+}
+
+/// The default gzip level: the fastest, as rotel (zlib-ng's `deflate_fast`) uses; level 6
+/// cost ~2.3 CPU-s more per million spans in `benches/compare-rotel.sh` (BENCHMARKS.md).
+pub const DEFAULT_GZIP_LEVEL: i32 = 1;
+
+impl Default for CompressionParams {
+    fn default() -> Self {
+        CompressionParams {
+            level: DEFAULT_GZIP_LEVEL,
+        }
+    }
+}
+
+impl CompressionParams {
+    /// The level as flate2 takes it (`-1` is `6`); `None` if out of range.
+    pub fn gzip_level(&self) -> Option<flate2::Compression> {
+        match self.level {
+            -1 => Some(flate2::Compression::new(6)),
+            0..=9 => Some(flate2::Compression::new(self.level as u32)),
+            _ => None,
+        }
+    }
+}
+
 /// Configuration of the `otlp` exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,6 +87,9 @@ pub struct OtlpExporterConfig {
     pub logs_endpoint: Option<String>,
     /// `gzip` (default, as in the Collector) or `none`.
     pub compression: Compression,
+    /// Settings of the compression: `level` (gzip `1` fastest, default, to `9` smallest; `0`
+    /// none; `-1` zlib's default, `6`).
+    pub compression_params: CompressionParams,
     /// Headers sent with every request (gRPC metadata for `grpc`; keys are sent lowercased).
     /// Default: none.
     pub headers: BTreeMap<String, String>,
@@ -78,6 +113,7 @@ impl Default for OtlpExporterConfig {
             metrics_endpoint: None,
             logs_endpoint: None,
             compression: Compression::Gzip,
+            compression_params: CompressionParams::default(),
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig::default(),
@@ -222,6 +258,15 @@ impl Validate for OtlpExporterConfig {
                     self.http_uri(signal)?;
                 }
             }
+        }
+        if self.compression_params.gzip_level().is_none() {
+            return Err(ValidationError::new(
+                "compression_params::level",
+                format!(
+                    "`{}`: a gzip level is 1 (fastest) to 9 (smallest), 0 (store) or -1 (default, 6)",
+                    self.compression_params.level
+                ),
+            ));
         }
         for (name, value) in &self.headers {
             let key = format!("headers::{name}");

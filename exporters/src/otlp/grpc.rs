@@ -1,21 +1,28 @@
 //! OTLP/gRPC transport: a tonic channel, connected lazily so that an exporter whose target is
 //! down still starts, and a codec that sends the request bytes [`encode_request`] made (no
-//! owned request message, no copy of the batch).
+//! owned request message, no copy of the batch). With gzip the request is compressed here, at
+//! the configured level (tonic's own gzip is fixed at level 6), and sent as one compressed gRPC
+//! message straight on the channel.
 //!
 //! [`encode_request`]: super::encode::encode_request
 
 use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes};
+use http::header::{CONTENT_TYPE, TE};
 use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Method, Uri, Version};
+use http_body_util::Full;
 use prost::Message;
 use sluice_pipeline::{BuildError, ExportError, Signal};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::client::GrpcService;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::config::{Compression, OtlpExporterConfig};
+use super::encode::grpc_gzip_frame;
 use super::status::{classify_grpc, ExportResponse};
 
 /// The method path of each signal's export call.
@@ -32,9 +39,12 @@ fn method(signal: Signal) -> PathAndQuery {
 pub struct GrpcTransport {
     endpoint: Endpoint,
     /// Created on first use (`start` or the first export): creating it needs a tokio runtime.
-    client: OnceLock<tonic::client::Grpc<Channel>>,
+    client: OnceLock<Channel>,
     metadata: MetadataMap,
+    /// `metadata` as HTTP headers, for the requests gzipped here.
+    headers: HeaderMap,
     compression: Compression,
+    gzip_level: flate2::Compression,
 }
 
 impl GrpcTransport {
@@ -59,43 +69,110 @@ impl GrpcTransport {
             })?;
             metadata.insert(key, value);
         }
+        let gzip_level = config.compression_params.gzip_level().ok_or_else(|| {
+            BuildError::Config("compression_params::level: not a gzip level".into())
+        })?;
         Ok(GrpcTransport {
             endpoint,
             client: OnceLock::new(),
+            headers: metadata.clone().into_headers(),
             metadata,
             compression: config.compression,
+            gzip_level,
         })
     }
 
-    /// The client, creating the lazily connecting channel on first use.
-    pub fn client(&self) -> &tonic::client::Grpc<Channel> {
-        self.client.get_or_init(|| {
-            let channel = self.endpoint.connect_lazy();
-            let grpc = tonic::client::Grpc::new(channel);
-            match self.compression {
-                Compression::Gzip => grpc
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Gzip),
-                Compression::None => grpc,
-            }
-        })
+    /// The lazily connecting channel, created on first use.
+    pub fn client(&self) -> &Channel {
+        self.client.get_or_init(|| self.endpoint.connect_lazy())
     }
 
     /// Sends one pre-encoded export request; one attempt, classified.
     pub async fn send(&self, signal: Signal, body: Bytes) -> Result<ExportResponse, ExportError> {
-        let mut grpc = self.client().clone();
-        grpc.ready().await.map_err(|e| {
-            ExportError::retryable(format!(
-                "gRPC channel to {} not ready: {e}",
-                self.endpoint.uri()
-            ))
-        })?;
+        match self.compression {
+            Compression::Gzip => self.send_gzip(signal, &body).await,
+            Compression::None => self.send_plain(signal, body).await,
+        }
+    }
+
+    fn not_ready(&self, e: impl std::fmt::Display) -> ExportError {
+        ExportError::retryable(format!(
+            "gRPC channel to {} not ready: {e}",
+            self.endpoint.uri()
+        ))
+    }
+
+    /// Uncompressed, through tonic's client.
+    async fn send_plain(&self, signal: Signal, body: Bytes) -> Result<ExportResponse, ExportError> {
+        let mut grpc = tonic::client::Grpc::new(self.client().clone());
+        grpc.ready().await.map_err(|e| self.not_ready(e))?;
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
         grpc.unary(request, method(signal), PreEncodedCodec)
             .await
             .map(tonic::Response::into_inner)
             .map_err(|status| classify_grpc(&status))
+    }
+
+    /// gzip at our level: one compressed message frame posted on the channel, the response
+    /// read as tonic's client reads it (trailers-only status, message, trailers).
+    async fn send_gzip(&self, signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
+        let frame = grpc_gzip_frame(body, self.gzip_level)
+            .map_err(|e| ExportError::permanent(format!("cannot gzip the request: {e}")))?;
+        let mut channel = self.client().clone();
+        std::future::poll_fn(|cx| GrpcService::<tonic::body::Body>::poll_ready(&mut channel, cx))
+            .await
+            .map_err(|e| self.not_ready(e))?;
+        let mut request = http::Request::new(tonic::body::Body::new(Full::new(frame)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = Uri::from(method(signal));
+        *request.version_mut() = Version::HTTP_2;
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
+        headers.insert("grpc-accept-encoding", HeaderValue::from_static("gzip"));
+
+        let response = GrpcService::call(&mut channel, request)
+            .await
+            .map_err(|e| classify_grpc(&Status::from_error(e.into())))?;
+        if let Some(status) = Status::from_header_map(response.headers()) {
+            // Trailers only: no message follows.
+            if status.code() != Code::Ok {
+                return Err(classify_grpc(&status));
+            }
+            return Ok(ExportResponse::default());
+        }
+        let encoding = match response
+            .headers()
+            .get("grpc-encoding")
+            .map(|v| v.as_bytes())
+        {
+            None | Some(b"identity") => None,
+            Some(b"gzip") => Some(CompressionEncoding::Gzip),
+            Some(other) => {
+                return Err(classify_grpc(&Status::internal(format!(
+                    "the server answered in an encoding we did not offer: {}",
+                    String::from_utf8_lossy(other)
+                ))))
+            }
+        };
+        let status_code = response.status();
+        let mut stream = Streaming::new_response(
+            PreEncodedCodec,
+            response.into_body(),
+            status_code,
+            encoding,
+            None,
+        );
+        let message = stream
+            .message()
+            .await
+            .map_err(|s| classify_grpc(&s))?
+            .ok_or_else(|| classify_grpc(&Status::internal("Missing response message.")))?;
+        stream.trailers().await.map_err(|s| classify_grpc(&s))?;
+        Ok(message)
     }
 }
 

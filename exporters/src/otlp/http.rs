@@ -28,6 +28,7 @@ pub struct HttpTransport {
     urls: [Uri; 3],
     headers: HeaderMap,
     compression: Compression,
+    gzip_level: flate2::Compression,
 }
 
 impl HttpTransport {
@@ -63,6 +64,9 @@ impl HttpTransport {
             urls,
             headers,
             compression: config.compression,
+            gzip_level: config.compression_params.gzip_level().ok_or_else(|| {
+                BuildError::Config("compression_params::level: not a gzip level".into())
+            })?,
         })
     }
 
@@ -79,7 +83,7 @@ impl HttpTransport {
     pub async fn send(&self, signal: Signal, body: Bytes) -> Result<ExportResponse, ExportError> {
         let url = self.url(signal);
         let body = match self.compression {
-            Compression::Gzip => gzip(&body)
+            Compression::Gzip => gzip(&body, self.gzip_level)
                 .map_err(|e| ExportError::permanent(format!("cannot gzip the request: {e}")))?,
             Compression::None => body,
         };

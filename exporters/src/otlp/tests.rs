@@ -892,3 +892,52 @@ async fn http_down_target_fails_retryably() {
     assert!(e.is_retryable(), "{e:?}");
     assert!(e.to_string().contains("POST http://"), "{e}");
 }
+
+#[test]
+fn compression_params_level_defaults_to_fastest_and_is_validated() {
+    let c: OtlpExporterConfig = decode_str("endpoint: 127.0.0.1:4317\n").expect("config");
+    assert_eq!(c.compression_params.level, 1);
+    let c: OtlpExporterConfig =
+        decode_str("endpoint: 127.0.0.1:4317\ncompression_params:\n  level: 9\n").expect("config");
+    assert_eq!(c.compression_params.level, 9);
+    c.validate().expect("valid");
+    let c: OtlpExporterConfig =
+        decode_str("endpoint: 127.0.0.1:4317\ncompression_params:\n  level: -1\n").expect("config");
+    c.validate().expect("-1 is zlib's default");
+    let e = invalid("endpoint: 127.0.0.1:4317\ncompression_params:\n  level: 10\n");
+    assert_eq!(e.key, "compression_params::level");
+    assert!(e.message.contains("1 (fastest) to 9"), "{e}");
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
+#[test]
+fn gzip_level_is_honoured_and_round_trips() {
+    let body = super::encode_request(&spans(500));
+    let level = |n| {
+        CompressionParams { level: n }
+            .gzip_level()
+            .expect("a gzip level")
+    };
+    let fast = super::encode::gzip(&body, level(1)).expect("gzip");
+    let best = super::encode::gzip(&body, level(9)).expect("gzip");
+    let stored = super::encode::gzip(&body, level(0)).expect("gzip");
+    assert_ne!(fast, best, "levels 1 and 9 must compress differently");
+    assert!(best.len() <= fast.len(), "{} > {}", best.len(), fast.len());
+    assert!(stored.len() > body.len(), "level 0 stores");
+    for out in [&fast, &best, &stored] {
+        assert_eq!(gunzip(out), body);
+    }
+    // The gRPC frame: compressed flag, big-endian length, the same gzip bytes.
+    let frame = super::encode::grpc_gzip_frame(&body, level(1)).expect("frame");
+    assert_eq!(frame[0], 1);
+    let len = u32::from_be_bytes(frame[1..5].try_into().expect("4 bytes")) as usize;
+    assert_eq!(len, frame.len() - 5);
+    assert_eq!(&frame[5..], &fast[..]);
+}
