@@ -1,15 +1,16 @@
-//! `sluice-loadgen`: an OTLP/gRPC load generator and a counting sink, for benchmarks.
+//! `sluice-loadgen`: an OTLP (gRPC or HTTP) load generator and a counting sink, for benchmarks.
 //!
-//! - `send` drives `TraceService/Export` at a collector (or straight at a sink): N connections, M
-//!   requests in flight on each, optional gzip, an optional target rate, bounded by a span count
-//!   and/or a duration. Requests are built and encoded once (a few distinct ones, ids varied) and
-//!   sent as pre-encoded bytes, so the generator spends its time on the wire, not on building.
-//!   It reports requests/spans sent, acked and failed (by gRPC status), acked spans/s and the
+//! - `send` drives `TraceService/Export` (or, with `--protocol http`, `POST /v1/traces`) at a
+//!   collector (or straight at a sink): N connections, M requests in flight on each, optional
+//!   gzip, an optional target rate, bounded by a span count and/or a duration. Requests are built
+//!   and encoded once (a few distinct ones, ids varied) and sent as pre-encoded bytes, so the
+//!   generator spends its time on the wire, not on building. It reports requests/spans sent,
+//!   acked and failed (by gRPC status or HTTP status code; no retries), acked spans/s and the
 //!   per-request export latency p50/p99/max.
 //! - `sink` is an OTLP/gRPC server (traces, metrics, logs; gzip accepted) that decodes every
 //!   request, as a collector's next hop would, and counts spans, data points and log records. It
 //!   prints `listening on ADDR` first, and a report when it stops (`--expect`, `--duration`,
-//!   `--idle-exit`, SIGINT or SIGTERM).
+//!   `--idle-exit`, SIGINT or SIGTERM). It serves gRPC only, not OTLP/HTTP.
 //!
 //! Both default to 127.0.0.1 and always stop by themselves. `--json` prints the final report as
 //! one JSON object on stdout; progress lines (`--progress`) go to stderr.
@@ -20,6 +21,7 @@
 //! ```
 
 mod histogram;
+mod http;
 mod report;
 mod request;
 mod send;
@@ -29,13 +31,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "sluice-loadgen",
     version,
-    about = "OTLP/gRPC load generator and counting sink for benchmarks"
+    about = "OTLP (gRPC or HTTP) load generator and OTLP/gRPC counting sink for benchmarks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,21 +46,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Send OTLP/gRPC trace export requests and report throughput and latency.
+    /// Send OTLP trace export requests (gRPC, or HTTP with --protocol http) and report
+    /// throughput and latency.
     Send(SendArgs),
-    /// Receive OTLP/gRPC (traces, metrics, logs), decode and count, then report.
+    /// Receive OTLP/gRPC (traces, metrics, logs), decode and count, then report. gRPC only: the
+    /// sink does not serve OTLP/HTTP.
     Sink(SinkArgs),
 }
 
 #[derive(Args, Debug, Clone)]
 struct SendArgs {
-    /// OTLP/gRPC endpoint to export to.
-    #[arg(long, default_value = "http://127.0.0.1:4317")]
-    endpoint: String,
-    /// Connections (one HTTP/2 channel each).
+    /// OTLP endpoint to export to. Default http://127.0.0.1:4317 (grpc) or http://127.0.0.1:4318
+    /// (http; requests go to <endpoint>/v1/traces).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// OTLP transport: grpc (TraceService/Export over HTTP/2) or http (POST /v1/traces, protobuf,
+    /// over HTTP/1.1 keep-alive).
+    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
+    protocol: Protocol,
+    /// Connections: one HTTP/2 channel each (grpc); with http, see --in-flight.
     #[arg(long, default_value_t = 2)]
     connections: usize,
-    /// Requests in flight per connection.
+    /// Requests in flight per connection. HTTP/1.1 has no multiplexing, so with --protocol http
+    /// each in-flight request has its own keep-alive connection: connections x in-flight in all.
     #[arg(long, default_value_t = 8)]
     in_flight: usize,
     /// Spans per export request.
@@ -70,7 +80,7 @@ struct SendArgs {
     /// Bytes of each attribute value (the default makes a span ~400 B encoded).
     #[arg(long, default_value_t = 20)]
     attribute_bytes: usize,
-    /// Compress requests with gzip.
+    /// Compress requests with gzip (each distinct request once, before the run).
     #[arg(long)]
     gzip: bool,
     /// Target spans per second over all connections; 0 sends as fast as acks allow.
@@ -113,6 +123,24 @@ struct SinkArgs {
     /// Print the final report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The transport of `send`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// OTLP/gRPC: `TraceService/Export`.
+    Grpc,
+    /// OTLP/HTTP: `POST /v1/traces`, `application/x-protobuf`.
+    Http,
+}
+
+impl Protocol {
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://127.0.0.1:4317",
+            Protocol::Http => "http://127.0.0.1:4318",
+        }
+    }
 }
 
 /// Parses `10s`, `250ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.

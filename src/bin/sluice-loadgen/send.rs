@@ -1,4 +1,5 @@
-//! `send`: drives `TraceService/Export` with pre-encoded requests and reports.
+//! `send`: drives `TraceService/Export` (or OTLP/HTTP `POST /v1/traces`) with pre-encoded
+//! requests and reports.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,9 +14,10 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::histogram::LatencyHistogram;
+use crate::http::{HttpClient, HttpOutcome, HttpTarget};
 use crate::report::{fmt_micros, json_string, process_cpu_seconds};
 use crate::request::{build_request, PreEncodedCodec, SpanShape};
-use crate::SendArgs;
+use crate::{Protocol, SendArgs};
 
 /// How many distinct requests `send` builds and cycles through.
 const DISTINCT_REQUESTS: usize = 8;
@@ -95,10 +97,27 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), String> {
         attributes: args.attributes,
         attribute_bytes: args.attribute_bytes,
     };
-    let requests: Vec<Bytes> = (0..DISTINCT_REQUESTS)
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| args.protocol.default_endpoint().to_string());
+    let encoded: Vec<Bytes> = (0..DISTINCT_REQUESTS)
         .map(|v| Bytes::from(build_request(shape, v).encode_to_vec()))
         .collect();
-    let request_bytes = requests[0].len();
+    let request_bytes = encoded[0].len();
+    let http_target = match args.protocol {
+        Protocol::Grpc => None,
+        Protocol::Http => Some(HttpTarget::new(&endpoint, args.gzip)?),
+    };
+    // gRPC compresses in tonic per call; HTTP bodies are compressed here, once each.
+    let requests: Vec<Bytes> = match &http_target {
+        None => encoded,
+        Some(target) => encoded
+            .iter()
+            .map(|body| target.prepare_body(body))
+            .collect::<Result<_, _>>()?,
+    };
+    let wire_bytes = requests[0].len();
     let spans_per_request = args.spans_per_request as u64;
     let request_budget = args
         .count
@@ -111,16 +130,31 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), String> {
     });
 
     let mut channels = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        let endpoint = Endpoint::from_shared(args.endpoint.clone())
-            .map_err(|e| format!("--endpoint {}: {e}", args.endpoint))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5));
-        let channel = endpoint
-            .connect()
+    match &http_target {
+        None => {
+            for _ in 0..args.connections {
+                let grpc_endpoint = Endpoint::from_shared(endpoint.clone())
+                    .map_err(|e| format!("--endpoint {endpoint}: {e}"))?
+                    .tcp_nodelay(true)
+                    .connect_timeout(Duration::from_secs(5));
+                let channel = grpc_endpoint
+                    .connect()
+                    .await
+                    .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+                channels.push(channel);
+            }
+        }
+        Some(target) => {
+            // Fail fast, as gRPC does, rather than count a dead endpoint's connect errors.
+            let authority = target.authority();
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::TcpStream::connect(&authority),
+            )
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", args.endpoint))?;
-        channels.push(channel);
+            .map_err(|_| format!("cannot connect to {endpoint}: timed out"))?
+            .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+        }
     }
 
     let started = Instant::now();
@@ -135,13 +169,22 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), String> {
         stats: SendStats::new(),
     });
     eprintln!(
-        "sending to {}: {} connections x {} in flight, {} spans/request ({} B encoded{}), rate {}, {}",
-        args.endpoint,
+        "sending to {} over {}: {} connections x {} in flight{}, {} spans/request ({} B encoded{}), rate {}, {}",
+        http_target.as_ref().map_or_else(|| endpoint.clone(), |t| t.uri.to_string()),
+        match args.protocol {
+            Protocol::Grpc => "OTLP/gRPC",
+            Protocol::Http => "OTLP/HTTP",
+        },
         args.connections,
         args.in_flight,
+        if http_target.is_some() { format!(" ({tasks} HTTP/1.1 connections)") } else { String::new() },
         spans_per_request,
         request_bytes,
-        if args.gzip { ", gzip" } else { "" },
+        match (args.gzip, &http_target) {
+            (false, _) => String::new(),
+            (true, None) => ", gzip".to_string(),
+            (true, Some(_)) => format!(", gzip {wire_bytes} B"),
+        },
         if args.rate == 0 { "unlimited".to_string() } else { format!("{} spans/s", args.rate) },
         match (args.count, duration) {
             (Some(c), Some(d)) => format!("until {c} spans or {d:?}"),
@@ -153,12 +196,17 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), String> {
 
     let mut handles = Vec::with_capacity(tasks);
     for task in 0..tasks {
-        let channel = channels[task % channels.len()].clone();
+        let exporter = match &http_target {
+            None => Exporter::grpc(channels[task % channels.len()].clone(), args.gzip),
+            Some(target) => Exporter::Http {
+                client: crate::http::client(),
+                target: target.clone(),
+            },
+        };
         let plan = Arc::clone(&plan);
-        let gzip = args.gzip;
         // Spread the tasks' first sends over one period so a rate is paced evenly.
         let offset = task_period.map(|p| p.mul_f64(task as f64 / tasks as f64));
-        handles.push(tokio::spawn(send_loop(channel, plan, gzip, task, offset)));
+        handles.push(tokio::spawn(send_loop(exporter, plan, task, offset)));
     }
 
     let done = Arc::new(AtomicBool::new(false));
@@ -206,20 +254,82 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// What one export came to.
+enum Outcome {
+    Acked { rejected: u64 },
+    Failed(String),
+}
+
+/// One sending task's transport.
+enum Exporter {
+    /// A gRPC client on a channel shared by `--in-flight` tasks.
+    Grpc {
+        grpc: tonic::client::Grpc<Channel>,
+        path: PathAndQuery,
+    },
+    /// An HTTP/1.1 client of its own keep-alive connection.
+    Http {
+        client: HttpClient,
+        target: HttpTarget,
+    },
+}
+
+impl Exporter {
+    fn grpc(channel: Channel, gzip: bool) -> Self {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        if gzip {
+            grpc = grpc
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
+        Exporter::Grpc {
+            grpc,
+            path: PathAndQuery::from_static(TRACE_EXPORT_PATH),
+        }
+    }
+
+    /// Sends one request (no retries), within `timeout` plus a second of grace.
+    async fn export(&mut self, body: Bytes, timeout: Duration) -> Outcome {
+        match self {
+            Exporter::Grpc { grpc, path } => {
+                let call = async {
+                    grpc.ready().await.map_err(|e| {
+                        tonic::Status::unavailable(format!("channel not ready: {e}"))
+                    })?;
+                    let mut request = tonic::Request::new(body);
+                    request.set_timeout(timeout);
+                    grpc.unary(request, path.clone(), PreEncodedCodec).await
+                };
+                match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+                    Ok(Ok(response)) => Outcome::Acked {
+                        rejected: response
+                            .get_ref()
+                            .partial_success
+                            .as_ref()
+                            .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0)),
+                    },
+                    Ok(Err(status)) => Outcome::Failed(format!("{:?}", status.code())),
+                    Err(_) => Outcome::Failed("ClientTimeout".into()),
+                }
+            }
+            Exporter::Http { client, target } => {
+                let call = crate::http::export(client, target, body);
+                match tokio::time::timeout(timeout, call).await {
+                    Ok(HttpOutcome::Acked { rejected }) => Outcome::Acked { rejected },
+                    Ok(HttpOutcome::Failed(reason)) => Outcome::Failed(reason),
+                    Err(_) => Outcome::Failed("ClientTimeout".into()),
+                }
+            }
+        }
+    }
+}
+
 async fn send_loop(
-    channel: Channel,
+    mut exporter: Exporter,
     plan: Arc<SendPlan>,
-    gzip: bool,
     task: usize,
     offset: Option<Duration>,
 ) {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    if gzip {
-        grpc = grpc
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
-    }
-    let path = PathAndQuery::from_static(TRACE_EXPORT_PATH);
     let mut pacer = plan.task_period.map(|period| {
         let start = tokio::time::Instant::now() + offset.unwrap_or_default();
         let mut interval = tokio::time::interval_at(start, period);
@@ -238,33 +348,19 @@ async fn send_loop(
         stats.requests_sent.fetch_add(1, Ordering::Relaxed);
         stats.spans_sent.fetch_add(spans, Ordering::Relaxed);
         let sent_at = Instant::now();
-        let call = async {
-            grpc.ready()
-                .await
-                .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
-            let mut request = tonic::Request::new(body);
-            request.set_timeout(plan.timeout);
-            grpc.unary(request, path.clone(), PreEncodedCodec).await
-        };
-        let outcome = tokio::time::timeout(plan.timeout + Duration::from_secs(1), call).await;
+        let outcome = exporter.export(body, plan.timeout).await;
         let micros = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
         match outcome {
-            Ok(Ok(response)) => {
+            Outcome::Acked { rejected } => {
                 stats.latency.record(micros);
-                let rejected = response
-                    .get_ref()
-                    .partial_success
-                    .as_ref()
-                    .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
-                    .min(spans);
+                let rejected = rejected.min(spans);
                 stats.requests_acked.fetch_add(1, Ordering::Relaxed);
                 stats
                     .spans_acked
                     .fetch_add(spans - rejected, Ordering::Relaxed);
                 stats.spans_rejected.fetch_add(rejected, Ordering::Relaxed);
             }
-            Ok(Err(status)) => stats.fail(spans, format!("{:?}", status.code())),
-            Err(_) => stats.fail(spans, "ClientTimeout".into()),
+            Outcome::Failed(reason) => stats.fail(spans, reason),
         }
     }
 }
