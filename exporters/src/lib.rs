@@ -4,6 +4,8 @@
 
 #[cfg(feature = "debug")]
 pub mod debug;
+#[cfg(feature = "loki")]
+pub mod loki;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 

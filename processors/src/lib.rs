@@ -4,6 +4,8 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "pii")]
+pub mod pii;
 
 sluice_pipeline::known_component!(Processor, "batch", "processor-batch");
 sluice_pipeline::known_component!(Processor, "pii", "processor-pii");

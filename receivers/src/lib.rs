@@ -2,6 +2,8 @@
 //! pipeline core at compile time; `known_component!` lines let a build without a receiver say
 //! which feature of the `sluice` binary enables it.
 
+#[cfg(feature = "filelog")]
+pub mod filelog;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "procfs")]

@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod conformance;
+mod filelog;
 mod interop;
 mod otlp;
 mod runtime;
