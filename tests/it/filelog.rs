@@ -293,3 +293,46 @@ service:
         FIRST - acked
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_files_are_all_read_exactly_once() {
+    const FILES: usize = 300;
+    const PER_FILE: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    for f in 0..FILES {
+        let mut w = append(&logs.join(format!("svc-{f:03}.log")));
+        for i in 0..PER_FILE {
+            w.write_all(line(f * PER_FILE + i).as_bytes()).unwrap();
+        }
+    }
+    // A file that does not match `include` is never read.
+    append(&logs.join("ignored.txt"))
+        .write_all(b"not a log\n")
+        .unwrap();
+    let sink_name = "filelog-it-many";
+    let (service, t) = start_yaml(&yaml(
+        &format!("{}/*.log", logs.display()),
+        &dir.path().join("data"),
+        sink_name,
+    ))
+    .await;
+    let sink = testing::sink(sink_name);
+    bounded(
+        "all lines",
+        sink.wait_for_items(Signal::Logs, FILES * PER_FILE),
+    )
+    .await;
+    service.shutdown().await;
+    let got = bodies(&sink);
+    assert_eq!(got.len(), FILES * PER_FILE, "every line exactly once");
+    assert_eq!(
+        got.into_iter().collect::<BTreeSet<_>>(),
+        expected(FILES * PER_FILE)
+    );
+    assert_eq!(
+        t.value(OPENED, &[("receiver", "filelog")]),
+        Some(FILES as i64)
+    );
+}
