@@ -4,6 +4,8 @@
 
 #[cfg(feature = "debug")]
 pub mod debug;
+#[cfg(any(feature = "otlp", feature = "loki"))]
+pub mod http_client;
 #[cfg(feature = "loki")]
 pub mod loki;
 #[cfg(feature = "otlp")]

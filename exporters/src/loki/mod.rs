@@ -47,6 +47,7 @@ mod push;
 #[cfg(test)]
 mod tests;
 
+pub use crate::http_client::parse_retry_after;
 pub use config::{
     LokiAuthConfig, LokiBasicAuth, LokiCompression, LokiExporterConfig, LokiFormat,
     LokiLabelsConfig, PUSH_PATH,
@@ -55,7 +56,7 @@ pub use encode::{
     encode_push, group_streams, labels_text, sanitize_label_name, LabelRules, LokiEntry, LokiStream,
 };
 pub use exporter::LokiExporter;
-pub use push::{classify, parse_retry_after, TENANT_HEADER};
+pub use push::{classify, TENANT_HEADER};
 
 use sluice_pipeline::factory::{ComponentContext, Exporter, ExporterPlugin, Stability};
 use sluice_pipeline::retry::DeliveryConfig;

@@ -2,19 +2,15 @@
 //! client with the tenant, credentials and headers of the config, and the classification of
 //! Loki's answers into retryable and permanent failures.
 
-use std::time::{Duration, SystemTime};
-
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use sluice_pipeline::{BuildError, ExportError};
 
 use super::config::{LokiCompression, LokiExporterConfig, LokiFormat};
+use crate::http_client::{self, error_chain, HttpClient};
 
 /// The largest response body read: Loki answers 204, or an error message.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -25,7 +21,7 @@ pub const TENANT_HEADER: &str = "x-scope-orgid";
 /// A client of one Loki push endpoint.
 #[derive(Debug)]
 pub struct PushClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     url: Uri,
     /// Every header of every push: content type and encoding, tenant, credentials, `headers`.
     headers: HeaderMap,
@@ -40,13 +36,7 @@ impl PushClient {
         let bad = |key: &str, e: &dyn std::fmt::Display| {
             BuildError::Config(format!("{key}: not a valid HTTP header: {e}"))
         };
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let key = format!("headers::{name}");
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&key, &e))?;
-            let v = HeaderValue::from_str(value).map_err(|e| bad(&key, &e))?;
-            headers.insert(n, v);
-        }
+        let mut headers = http_client::header_map(&config.headers)?;
         headers.insert(
             USER_AGENT,
             HeaderValue::from_static(concat!("sluice/", env!("CARGO_PKG_VERSION"))),
@@ -85,12 +75,7 @@ impl PushClient {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        if !config.timeout.is_zero() {
-            connector.set_connect_timeout(Some(config.timeout));
-        }
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = http_client::client(config.timeout);
         Ok(PushClient {
             client,
             url,
@@ -113,11 +98,9 @@ impl PushClient {
             .map_err(|e| ExportError::permanent(format!("cannot build request to {url}: {e}")))?;
         *request.headers_mut() = self.headers.clone();
         // Connection refused, reset, or a broken response: Loki may be back later.
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| ExportError::retryable(format!("POST {url} failed: {}", chain(&e))))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            ExportError::retryable(format!("POST {url} failed: {}", error_chain(&e)))
+        })?;
         let (parts, body) = response.into_parts();
         if parts.status.is_success() {
             return Ok(());
@@ -147,34 +130,9 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ExportE
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         ExportError::Retryable {
             reason,
-            retry_after: headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            retry_after: http_client::retry_after(headers),
         }
     } else {
         ExportError::Permanent { reason }
     }
-}
-
-/// A `Retry-After` value: delay seconds, or an HTTP-date (a date in the past means now).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An error and its sources, `: `-joined (hyper's own message is only "client error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

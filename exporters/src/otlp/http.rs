@@ -3,17 +3,15 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use sluice_pipeline::{BuildError, ExportError, Signal};
 
 use super::config::{Compression, OtlpExporterConfig};
 use super::encode::gzip;
 use super::status::{classify_http, ExportResponse};
+use crate::http_client::{self, error_chain, HttpClient};
 
 /// The largest response body read; OTLP responses are a few bytes, error bodies a message.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -23,7 +21,7 @@ const PROTOBUF: HeaderValue = HeaderValue::from_static("application/x-protobuf")
 /// An OTLP/HTTP client of one collector.
 #[derive(Debug)]
 pub struct HttpTransport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     /// Traces, metrics, logs URL, in [`Signal::ALL`] order.
     urls: [Uri; 3],
     headers: HeaderMap,
@@ -44,21 +42,8 @@ impl HttpTransport {
             url(Signal::Metrics)?,
             url(Signal::Logs)?,
         ];
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let bad = |e: &dyn std::fmt::Display| {
-                BuildError::Config(format!("headers::{name}: not a valid HTTP header: {e}"))
-            };
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
-            let v = HeaderValue::from_str(value).map_err(|e| bad(&e))?;
-            headers.insert(n, v);
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        if !config.timeout.is_zero() {
-            connector.set_connect_timeout(Some(config.timeout));
-        }
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let headers = http_client::header_map(&config.headers)?;
+        let client = http_client::client(config.timeout);
         Ok(HttpTransport {
             client,
             urls,
@@ -102,11 +87,9 @@ impl HttpTransport {
         }
 
         // Connection refused, reset, or a broken response: the collector may be back later.
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| ExportError::retryable(format!("POST {url} failed: {}", chain(&e))))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            ExportError::retryable(format!("POST {url} failed: {}", error_chain(&e)))
+        })?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
@@ -129,16 +112,4 @@ impl HttpTransport {
             }
         }
     }
-}
-
-/// An error and its sources, `: `-joined (hyper's own message is only "client error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

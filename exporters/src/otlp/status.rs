@@ -3,7 +3,7 @@
 //! messages this needs (`google.rpc.Status`, `RetryInfo`, the partial-success part of an export
 //! response), defined here with prost derive since `opentelemetry-proto` does not export them.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use prost::Message;
@@ -134,23 +134,10 @@ pub fn classify_http(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Ex
     match status.as_u16() {
         429 | 502 | 503 | 504 => ExportError::Retryable {
             reason,
-            retry_after: headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            retry_after: crate::http_client::retry_after(headers),
         },
         _ => ExportError::Permanent { reason },
     }
-}
-
-/// A `Retry-After` value: delay seconds, or an HTTP-date (a date in the past means now).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn body_reason(headers: &HeaderMap, body: &[u8]) -> String {

@@ -34,10 +34,11 @@ use tonic::codec::CompressionEncoding;
 use tonic::Code;
 
 use super::status::{
-    classify_grpc, classify_http, parse_retry_after, retry_info_delay, ProtoAny, ProtoDuration,
-    RetryInfo, RpcStatus, RETRY_INFO_TYPE_URL,
+    classify_grpc, classify_http, retry_info_delay, ProtoAny, ProtoDuration, RetryInfo, RpcStatus,
+    RETRY_INFO_TYPE_URL,
 };
 use super::*;
+use crate::http_client::parse_retry_after;
 
 // ---------------------------------------------------------------------------------------------
 // Config.
