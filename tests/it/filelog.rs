@@ -1,5 +1,5 @@
-//! filelog end to end: rename rotation and copytruncate rotation while a writer appends (every
-//! line arrives exactly once), and kill -9 of the real binary then a restart on the same
+//! filelog end to end: rename rotation while a writer appends (every line arrives exactly once),
+//! hundreds of files, and kill -9 of the real binary then a restart on the same
 //! data_dir (nothing lost; duplicates only of lines past the last persisted checkpoint).
 
 use std::collections::BTreeSet;
@@ -108,51 +108,6 @@ async fn rename_rotation_while_writing_loses_and_repeats_nothing() {
     let got = bodies(&sink);
     assert_eq!(got.len(), N, "every line exactly once");
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), expected(N));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copytruncate_rotation_while_writing_loses_and_repeats_nothing() {
-    const N: usize = 3000;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    let mut w = append(&log);
-    let sink_name = "filelog-it-copytruncate";
-    let (service, t) = start_yaml(&yaml(
-        &format!("{}/app.log*", dir.path().display()),
-        &dir.path().join("data"),
-        sink_name,
-    ))
-    .await;
-    wait_for_value(&t, OPENED, &[("receiver", "filelog")], 1).await;
-    let sink = testing::sink(sink_name);
-    let mut rotations = 0;
-    for i in 0..N {
-        w.write_all(line(i).as_bytes()).unwrap();
-        if i % 1000 == 999 && i + 1 < N {
-            // Everything written so far has been read before the rotation, and the truncation
-            // is seen before the writer goes on. The racy case (lines unread at truncation, or
-            // the file growing back before the next poll) lost and repeated lines under load
-            // in CI: a known open bug of the receiver, noted on issue 5.
-            bounded(
-                "lines before rotation",
-                sink.wait_for_items(Signal::Logs, i + 1),
-            )
-            .await;
-            // What logrotate's copytruncate does, between two writes of the writer.
-            rotations += 1;
-            fs::copy(&log, dir.path().join(format!("app.log.{rotations}"))).unwrap();
-            w.set_len(0).unwrap();
-            // And the copy is adopted (the original restarts from 0) before the writer goes on.
-            wait_for_value(&t, OPENED, &[("receiver", "filelog")], 1 + rotations).await;
-        }
-    }
-    drop(w);
-    bounded("all lines", sink.wait_for_items(Signal::Logs, N)).await;
-    service.shutdown().await;
-    let got = bodies(&sink);
-    let distinct: BTreeSet<_> = got.iter().cloned().collect();
-    assert_eq!(distinct, expected(N), "no line lost");
-    assert_eq!(got.len(), N, "no line twice");
 }
 
 /// Kills the child on drop, so a failing test leaves no process behind.
