@@ -10,6 +10,10 @@ pub mod http_client;
 pub mod loki;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "summary")]
+pub mod summary;
 
 sluice_pipeline::known_component!(Exporter, "debug", "exporter-debug");
 sluice_pipeline::known_component!(Exporter, "otlp", "exporter-otlp");

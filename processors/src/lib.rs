@@ -6,6 +6,8 @@
 pub mod batch;
 #[cfg(feature = "pii")]
 pub mod pii;
+#[cfg(feature = "sli")]
+pub mod sli;
 
 sluice_pipeline::known_component!(Processor, "batch", "processor-batch");
 sluice_pipeline::known_component!(Processor, "pii", "processor-pii");

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "filelog")]
 pub mod filelog;
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "procfs")]

@@ -3,13 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod ci;
 mod cli;
 mod config;
 mod conformance;
 mod filelog;
+mod github;
 mod interop;
 mod otlp;
 mod runtime;
+mod sli;
+mod sqlite;
+mod summary;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,3 @@
+//! Benchmark placeholder: filled in with the summary plugin.
+
+fn main() {}

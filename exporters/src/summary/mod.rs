@@ -1,0 +1,1 @@
+//! The `summary` exporter (being written).

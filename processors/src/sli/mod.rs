@@ -1,0 +1,1 @@
+//! The `sli` processor (being written).

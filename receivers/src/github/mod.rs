@@ -1,0 +1,1 @@
+//! The `github` webhook receiver (being written).
