@@ -302,3 +302,35 @@ async fn hundreds_of_files_are_all_read_exactly_once() {
         Some(FILES as i64)
     );
 }
+
+/// Lines written after the last poll, including a last line without its newline, are read at
+/// shutdown: with an hour between polls, only the final read can deliver them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reads_what_was_written_since_the_last_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut w = append(&log);
+    for i in 0..10 {
+        w.write_all(line(i).as_bytes()).unwrap();
+    }
+    let sink_name = "filelog-it-final-read";
+    let config = yaml(
+        &log.display().to_string(),
+        &dir.path().join("data"),
+        sink_name,
+    )
+    .replace("poll_interval: 10ms", "poll_interval: 1h");
+    let (service, _t) = start_yaml(&config).await;
+    let sink = testing::sink(sink_name);
+    bounded("the first poll", sink.wait_for_items(Signal::Logs, 10)).await;
+    for i in 10..20 {
+        w.write_all(line(i).as_bytes()).unwrap();
+    }
+    w.write_all(b"the last line, without its newline").unwrap();
+    drop(w);
+    service.shutdown().await;
+    let got = bodies(&sink);
+    let mut want: Vec<String> = (0..20).map(|i| line(i).trim_end().to_string()).collect();
+    want.push("the last line, without its newline".into());
+    assert_eq!(got, want);
+}

@@ -20,6 +20,9 @@
 //! Without the copy in `include`, lines written between the last read and the truncation are
 //! lost (counted in `sluice_receiver_filelog_truncations`).
 //!
+//! At shutdown every file is read once more to its end, and a last line without its newline is
+//! sent, so what was written just before shutdown is not left for the next start.
+//!
 //! Delivery: at least once. Each batch carries an [`sluice_pipeline::Ack`]; a file's checkpoint
 //! (device, inode, hash of the first 1 KiB, offset) advances only over batches acknowledged
 //! `Done` by every exporter, in read order, and is written atomically to

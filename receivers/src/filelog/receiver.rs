@@ -33,6 +33,8 @@ const CHUNKS_PER_FILE_PER_POLL: usize = 16;
 /// Polls a new file whose first bytes equal a tailed file's waits to be recognised as its
 /// rotated copy before it is read as a file of its own.
 const COPY_WAIT_POLLS: u32 = 5;
+/// Polls of the final read at shutdown (each reads up to 16 chunks per file).
+const FINAL_DRAIN_POLLS: usize = 64;
 
 /// The counters the receiver moves.
 #[derive(Debug, Clone)]
@@ -153,13 +155,13 @@ impl Receiver for FilelogReceiver {
             first: true,
             buf: vec![0; READ_CHUNK],
         };
-        let result = loop {
+        let stopping = loop {
             if ctx.shutdown.is_cancelled() {
-                break Ok(());
+                break true;
             }
             let busy = match l.poll().await {
                 Ok(busy) => busy,
-                Err(Closed) => break Ok(()),
+                Err(Closed) => break false,
             };
             lock(&tracker).persist();
             if busy {
@@ -167,13 +169,22 @@ impl Receiver for FilelogReceiver {
                 continue;
             }
             tokio::select! {
-                _ = ctx.shutdown.cancelled() => break Ok(()),
+                _ = ctx.shutdown.cancelled() => break true,
                 _ = tokio::time::sleep(interval) => {}
             }
         };
+        if stopping {
+            // What was written just before shutdown is read now, not left for the next start
+            // (a `sluice ci` run ends with its command's last lines); the runtime's shutdown
+            // deadline bounds this.
+            if l.drain().await.is_err() {
+                tracing::debug!("The pipeline closed during the final read of the tailed files.");
+            }
+            lock(&tracker).persist();
+        }
         // Batches still in the pipeline persist their acknowledgement when it comes.
         lock(&tracker).stop();
-        result
+        Ok(())
     }
 }
 
@@ -327,6 +338,22 @@ impl Loop {
             i += 1;
         }
         Ok(busy)
+    }
+
+    /// Reads every file to its end once more, and sends what the splitters hold (a last line
+    /// without its newline, a multi-line record): the final read at shutdown.
+    async fn drain(&mut self) -> Result<(), Closed> {
+        for _ in 0..FINAL_DRAIN_POLLS {
+            if !self.poll().await? {
+                break;
+            }
+        }
+        for i in 0..self.files.len() {
+            let mut records = Vec::new();
+            self.files[i].splitter.flush(&mut records);
+            self.send(i, records).await?;
+        }
+        Ok(())
     }
 
     fn tailed(
