@@ -14,9 +14,14 @@
 //!
 //! Rotation: a file is known by device and inode, so a rename (rename-and-create rotation) is
 //! followed, and the old file is read to its end, as is a file deleted while open. Truncation
-//! (copytruncate) is detected by size and by the file's first 1 KiB; when the rotated copy is
-//! matched by `include` (`app.log*`), the copy is recognised by those first bytes and read on
-//! from where the original was, and the original from its start: nothing lost, nothing twice.
+//! (copytruncate) is detected by size and by the file's first 1 KiB (checked before the globs
+//! are expanded, and again after each read). A new file is not read while its content agrees
+//! with a tailed file's first bytes (an empty file, or a copy being made): when that file is
+//! then truncated, the copy (matched by `include`, e.g. `app.log*`) carries on from where the
+//! original was, and the original is read from its start: nothing lost, nothing twice. A new
+//! file is read from its start as soon as its content differs; a copy that agrees with a file
+//! still being tailed is what that file delivers, and is not read again (like the Collector's
+//! fingerprint, a file whose first 1 KiB equals a tailed file's is taken for its copy).
 //! Without the copy in `include`, lines written between the last read and the truncation are
 //! lost (counted in `sluice_receiver_filelog_truncations`).
 //!

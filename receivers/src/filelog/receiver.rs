@@ -30,9 +30,6 @@ use super::tracker::{lock, FileKey, Progress, SharedTracker, Tracker};
 pub const READ_CHUNK: usize = 1024 * 1024;
 /// Chunks read from one file per poll before the next file gets its turn.
 const CHUNKS_PER_FILE_PER_POLL: usize = 16;
-/// Polls a new file whose first bytes equal a tailed file's waits to be recognised as its
-/// rotated copy before it is read as a file of its own.
-const COPY_WAIT_POLLS: u32 = 5;
 /// Polls of the final read at shutdown (each reads up to 16 chunks per file).
 const FINAL_DRAIN_POLLS: usize = 64;
 
@@ -105,13 +102,33 @@ struct Tailed {
     attrs: Vec<KeyValue>,
 }
 
+/// A new file not read yet: it may be a copy being made of a tailed file (copytruncate), which
+/// is known only when that file is truncated.
+struct Pending {
+    key: FileKey,
+    path: PathBuf,
+    file: File,
+    size: u64,
+    prefix: Vec<u8>,
+    /// The globs name it now.
+    present: bool,
+}
+
+impl Pending {
+    /// Its content so far agrees with `t`'s first bytes: it may be (a copy being made of) `t`.
+    fn may_be_copy_of(&self, t: &Tailed) -> bool {
+        t.prefix.starts_with(&self.prefix)
+            || (!t.prefix.is_empty() && self.prefix.starts_with(&t.prefix))
+    }
+}
+
 struct Loop {
     r: FilelogReceiver,
     output: Output,
     tracker: SharedTracker,
     files: Vec<Tailed>,
     checkpoints: HashMap<FileKey, FilelogCheckpoint>,
-    deferred: HashMap<FileKey, u32>,
+    pending: Vec<Pending>,
     first: bool,
     buf: Vec<u8>,
 }
@@ -151,7 +168,7 @@ impl Receiver for FilelogReceiver {
                 .into_iter()
                 .map(|c| ((c.dev, c.ino), c))
                 .collect(),
-            deferred: HashMap::new(),
+            pending: Vec::new(),
             first: true,
             buf: vec![0; READ_CHUNK],
         };
@@ -197,27 +214,10 @@ impl Loop {
                 t.splitter.reset(offset);
             }
         }
-        let seen = self.scan();
+        // Truncation is checked before the globs are expanded: a copy made before a truncation
+        // this check sees is then always found by the scan below, in this same poll.
         let mut truncated = Vec::new();
         for (i, t) in self.files.iter_mut().enumerate() {
-            match seen.get(&t.key) {
-                Some(path) => {
-                    t.missing = 0;
-                    if *path != t.path {
-                        tracing::info!(from = %t.path.display(), to = %path.display(), "Following a renamed file.");
-                        t.path = path.clone();
-                        t.attrs = file_attributes(
-                            path,
-                            self.r.config.include_file_name,
-                            self.r.config.include_file_path,
-                        );
-                        if let Some(p) = lock(&self.tracker).get_mut(t.slot) {
-                            p.path = path.clone();
-                        }
-                    }
-                }
-                None => t.missing += 1,
-            }
             let size = match t.file.metadata() {
                 Ok(m) => m.len(),
                 Err(error) => {
@@ -236,14 +236,45 @@ impl Loop {
                 t.prefix = prefix;
             }
         }
-        // New files: a rotated copy of a truncated file, a copy not yet recognised, or new.
+        let seen = self.scan();
+        for t in &mut self.files {
+            match seen.get(&t.key) {
+                Some(path) => {
+                    t.missing = 0;
+                    if *path != t.path {
+                        tracing::info!(from = %t.path.display(), to = %path.display(), "Following a renamed file.");
+                        t.path = path.clone();
+                        t.attrs = file_attributes(
+                            path,
+                            self.r.config.include_file_name,
+                            self.r.config.include_file_path,
+                        );
+                        if let Some(p) = lock(&self.tracker).get_mut(t.slot) {
+                            p.path = path.clone();
+                        }
+                    }
+                }
+                None => t.missing += 1,
+            }
+        }
+        // Files not read yet, and files new in this poll: each may be the copy of a file
+        // being copy-truncated, so none is read before that is known.
+        for p in &mut self.pending {
+            p.present = seen.contains_key(&p.key);
+            if let Some(path) = seen.get(&p.key) {
+                p.path = path.clone();
+            }
+            p.size = p.file.metadata().map(|m| m.len()).unwrap_or(0);
+            p.prefix = read_prefix(&p.file, p.size);
+        }
         let mut new_keys: Vec<(&FileKey, &PathBuf)> = seen
             .iter()
-            .filter(|(k, _)| !self.files.iter().any(|t| t.key == **k))
+            .filter(|(k, _)| {
+                !self.files.iter().any(|t| t.key == **k)
+                    && !self.pending.iter().any(|p| p.key == **k)
+            })
             .collect();
         new_keys.sort_by(|a, b| a.1.cmp(b.1));
-        let mut adopted = HashSet::new();
-        let mut added = Vec::new();
         for (key, path) in new_keys {
             let file = match File::open(path) {
                 Ok(f) => f,
@@ -253,54 +284,56 @@ impl Loop {
                     continue;
                 }
             };
+            self.r.counters.files_opened.add(1);
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let prefix = read_prefix(&file, size);
-            let copy_of = |t: &Tailed| !t.prefix.is_empty() && prefix.starts_with(&t.prefix);
-            if let Some(&i) = truncated
+            self.pending.push(Pending {
+                key: *key,
+                path: path.clone(),
+                file,
+                size,
+                prefix,
+                present: true,
+            });
+        }
+        // copytruncate: a truncated file's copy carries on where the original was, with its
+        // acknowledgement state; the original starts over.
+        let mut adopted = HashSet::new();
+        let mut added = Vec::new();
+        for &i in &truncated {
+            let orig = &self.files[i];
+            let Some(j) = self
+                .pending
                 .iter()
-                .find(|&&i| !adopted.contains(&i) && copy_of(&self.files[i]))
-            {
-                // copytruncate: the copy carries on where the original was, with its
-                // acknowledgement state; the original starts over.
-                adopted.insert(i);
-                let orig = &mut self.files[i];
-                tracing::info!(original = %orig.path.display(), copy = %path.display(), offset = orig.offset, "Following a copy-truncated file into its copy.");
-                if let Some(p) = lock(&self.tracker).get_mut(orig.slot) {
-                    p.key = *key;
-                    p.path = path.clone();
-                }
-                let orig_file = std::mem::replace(&mut orig.file, file);
-                let orig_key = std::mem::replace(&mut orig.key, *key);
-                let orig_path = std::mem::replace(&mut orig.path, path.clone());
-                orig.missing = 0;
-                orig.attrs = file_attributes(
-                    path,
-                    self.r.config.include_file_name,
-                    self.r.config.include_file_path,
-                );
-                let size = orig_file.metadata().map(|m| m.len()).unwrap_or(0);
-                let fresh = read_prefix(&orig_file, size);
-                added.push(self.tailed(orig_key, orig_path, orig_file, fresh, 0));
+                .position(|p| !p.prefix.is_empty() && p.may_be_copy_of(orig))
+            else {
                 continue;
-            }
-            // A copy being written (shorter than the original's fingerprint) waits too.
-            let may_be_copy =
-                |t: &Tailed| !prefix.is_empty() && (copy_of(t) || t.prefix.starts_with(&prefix));
-            if self.files.iter().any(may_be_copy) {
-                let waited = self.deferred.entry(*key).or_insert(0);
-                *waited += 1;
-                if *waited <= COPY_WAIT_POLLS {
-                    continue;
-                }
-            }
-            self.deferred.remove(key);
-            let offset = match self.checkpoints.get(key) {
-                Some(c) if c.matches_prefix(&prefix) && c.offset <= size => c.offset,
-                _ if self.first && self.r.config.start_at == StartAt::End => size,
-                _ => 0,
             };
-            tracing::info!(path = %path.display(), offset, "Tailing a file.");
-            added.push(self.tailed(*key, path.clone(), file, prefix, offset));
+            let copy = self.pending.swap_remove(j);
+            adopted.insert(i);
+            let orig = &mut self.files[i];
+            tracing::info!(original = %orig.path.display(), copy = %copy.path.display(), offset = orig.offset, "Following a copy-truncated file into its copy.");
+            if let Some(p) = lock(&self.tracker).get_mut(orig.slot) {
+                p.key = copy.key;
+                p.path = copy.path.clone();
+                p.set_prefix(&copy.prefix);
+            }
+            let orig_file = std::mem::replace(&mut orig.file, copy.file);
+            let orig_key = std::mem::replace(&mut orig.key, copy.key);
+            let orig_path = std::mem::replace(&mut orig.path, copy.path.clone());
+            orig.prefix = copy.prefix;
+            orig.missing = 0;
+            orig.attrs = file_attributes(
+                &copy.path,
+                self.r.config.include_file_name,
+                self.r.config.include_file_path,
+            );
+            let size = orig_file.metadata().map(|m| m.len()).unwrap_or(0);
+            let fresh = read_prefix(&orig_file, size);
+            // Tailed from now on (not at the end of the poll): a copy of its new content, made
+            // since this poll began, must wait for its next truncation like any other copy.
+            let restarted = self.tailed(orig_key, orig_path, orig_file, fresh, 0);
+            self.files.push(restarted);
         }
         for i in truncated {
             if adopted.contains(&i) {
@@ -318,10 +351,33 @@ impl Loop {
                 p.set_prefix(&t.prefix);
             }
         }
+        // A file not read yet is read as a file of its own once its content disagrees with
+        // every tailed file's first bytes. While it agrees, it is (a copy of) what a tailed file
+        // delivers: it waits for that file's truncation, and is dropped unread if it goes away.
+        let mut k = 0;
+        while k < self.pending.len() {
+            let p = &self.pending[k];
+            let maybe_copy = self.files.iter().any(|t| p.may_be_copy_of(t));
+            if maybe_copy && p.present {
+                k += 1;
+                continue;
+            }
+            let p = self.pending.swap_remove(k);
+            if maybe_copy {
+                tracing::debug!(path = %p.path.display(), "A copy of a tailed file went away unread.");
+                continue;
+            }
+            let offset = match self.checkpoints.get(&p.key) {
+                Some(c) if c.matches_prefix(&p.prefix) && c.offset <= p.size => c.offset,
+                _ if self.first && self.r.config.start_at == StartAt::End => p.size,
+                _ => 0,
+            };
+            tracing::info!(path = %p.path.display(), offset, "Tailing a file.");
+            added.push(self.tailed(p.key, p.path, p.file, p.prefix, offset));
+        }
         self.files.extend(added);
         self.first = false;
         self.checkpoints.retain(|k, _| seen.contains_key(k));
-        self.deferred.retain(|k, _| seen.contains_key(k));
 
         let mut busy = false;
         let mut i = 0;
@@ -364,7 +420,6 @@ impl Loop {
         prefix: Vec<u8>,
         offset: u64,
     ) -> Tailed {
-        self.r.counters.files_opened.add(1);
         let slot = lock(&self.tracker).add(Progress::new(key, path.clone(), &prefix, offset));
         Tailed {
             slot,
@@ -437,6 +492,27 @@ impl Loop {
                     }
                 }
                 return Ok((false, true));
+            }
+            // A truncation between this poll's check and the read would have given bytes of
+            // the file's new content: the read counts only if the first bytes are still those
+            // known (otherwise the next poll sees the truncation and the copy has the data).
+            if !t.prefix.is_empty()
+                && !read_prefix(&t.file, FINGERPRINT_SIZE as u64).starts_with(&t.prefix)
+            {
+                return Ok((false, false));
+            }
+            // The first bytes are what truncation is recognised by: a file found empty learns
+            // them from its first read.
+            let known = t.prefix.len();
+            if known < FINGERPRINT_SIZE && t.offset <= known as u64 {
+                let skip = known - t.offset as usize;
+                if n > skip {
+                    let take = (n - skip).min(FINGERPRINT_SIZE - known);
+                    t.prefix.extend_from_slice(&self.buf[skip..skip + take]);
+                    if let Some(p) = lock(&self.tracker).get_mut(t.slot) {
+                        p.set_prefix(&t.prefix);
+                    }
+                }
             }
             t.idle = 0;
             t.offset += n as u64;
