@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use sluice_pipeline::config::{load_sources, resolve, ConfigSource};
 use sluice_pipeline::registry::Registry;
 use sluice_pipeline::runtime::graph;
