@@ -4,12 +4,12 @@
 //! lines at 50 MB/s for 4 s while the service tails it; the process's peak RSS (VmHWM) and the
 //! lag after the last write are printed. Run: `cargo bench --bench filelog`.
 
+mod common;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use sluice_pipeline::config::{load_sources, resolve, ConfigSource};
-use sluice_pipeline::registry::Registry;
 use sluice_pipeline::runtime::graph;
 use sluice_pipeline::telemetry::Telemetry;
 use sluice_pipeline::testing;
@@ -30,11 +30,7 @@ fn write_file(path: &std::path::Path) {
 }
 
 fn bench_filelog(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.log");
     write_file(&log);
@@ -54,9 +50,7 @@ fn bench_filelog(c: &mut Criterion) {
                     log.display(),
                     state.display()
                 );
-                let node = load_sources(&[ConfigSource { name: "bench.yaml".into(), text: yaml }], &|_| None)
-                    .expect("config");
-                let cfg = resolve(&node, Registry::global().expect("registry"), &|_| None).expect("resolve");
+                let cfg = common::config(yaml);
                 let counted = testing::sink(&sink);
                 total += rt.block_on(async {
                     let t0 = Instant::now();
@@ -89,11 +83,7 @@ fn growing_file_memory() {
     const RATE_MB: usize = 50;
     const SECONDS: usize = 4;
     const TICK: Duration = Duration::from_millis(20);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("growing.log");
     std::fs::File::create(&log).expect("create");
@@ -107,15 +97,7 @@ fn growing_file_memory() {
         log.display(),
         dir.path().join("state").display()
     );
-    let node = load_sources(
-        &[ConfigSource {
-            name: "bench.yaml".into(),
-            text: yaml,
-        }],
-        &|_| None,
-    )
-    .expect("config");
-    let cfg = resolve(&node, Registry::global().expect("registry"), &|_| None).expect("resolve");
+    let cfg = common::config(yaml);
     let counted = testing::sink("filelog-bench-growing");
     let rss_before = status_kib("VmRSS:");
     let (lag, peak) = rt.block_on(async {

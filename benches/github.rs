@@ -12,6 +12,8 @@
 //! Every delivery has its own `X-GitHub-Delivery` id, so replay protection never short-cuts.
 //! Uses mimalloc, as the `sluice` binary does. Run: `cargo bench --bench github`.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +25,6 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sluice_pipeline::config::{load_sources, resolve, ConfigSource};
-use sluice_pipeline::registry::Registry;
 use sluice_pipeline::runtime::fanout::{Output, Outputs, PipelineInput};
 use sluice_pipeline::runtime::graph;
 use sluice_pipeline::telemetry::{ComponentTelemetry, Telemetry};
@@ -138,24 +138,12 @@ fn bench_http(c: &mut Criterion) {
     const CLIENTS: u64 = 8;
     let body = Bytes::from(payload());
     let signature = sign(SECRET, &body);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let name = "bench-github";
     let yaml = format!(
         "receivers:\n  github: {{ endpoint: 127.0.0.1:0, secret: {SECRET} }}\nexporters:\n  collect/t: {{ sink: {name}-t, count_only: true }}\n  collect/m: {{ sink: {name}-m, count_only: true }}\n  collect/l: {{ sink: {name}-l, count_only: true }}\nservice:\n  pipelines:\n    traces: {{ receivers: [github], exporters: [collect/t] }}\n    metrics: {{ receivers: [github], exporters: [collect/m] }}\n    logs: {{ receivers: [github], exporters: [collect/l] }}\n"
     );
-    let node = load_sources(
-        &[ConfigSource {
-            name: "bench.yaml".into(),
-            text: yaml,
-        }],
-        &|_| None,
-    )
-    .expect("config");
-    let cfg = resolve(&node, Registry::global().expect("registry"), &|_| None).expect("resolve");
+    let cfg = common::config(yaml);
     let service = rt
         .block_on(graph::start(cfg, Telemetry::new()))
         .expect("start");

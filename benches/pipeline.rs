@@ -3,11 +3,11 @@
 //! processor, the Arc fan-out, the exporter queues and retry wrapper), reported per item.
 //! Run: `cargo bench --bench pipeline`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluice_pipeline::config::{load_sources, resolve, ConfigSource};
-use sluice_pipeline::registry::Registry;
 use sluice_pipeline::runtime::graph;
 use sluice_pipeline::telemetry::Telemetry;
 use sluice_pipeline::testing::{self, spans};
@@ -18,27 +18,14 @@ use sluice_processors as _;
 use sluice_receivers as _;
 
 fn bench_pipeline(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::runtime();
     let mut group = c.benchmark_group("pipeline");
     for &items in &[100usize, 1000] {
         let name = format!("bench-{items}");
         let yaml = format!(
             "receivers:\n  inject: {{ name: {name} }}\nprocessors:\n  batch: {{ send_batch_size: {items}, timeout: 0s }}\nexporters:\n  collect/a: {{ sink: {name}-a, count_only: true }}\n  collect/b: {{ sink: {name}-b, count_only: true }}\nservice:\n  pipelines:\n    traces: {{ receivers: [inject], processors: [batch], exporters: [collect/a, collect/b] }}\n"
         );
-        let node = load_sources(
-            &[ConfigSource {
-                name: "bench.yaml".into(),
-                text: yaml,
-            }],
-            &|_| None,
-        )
-        .expect("config");
-        let cfg =
-            resolve(&node, Registry::global().expect("registry"), &|_| None).expect("resolve");
+        let cfg = common::config(yaml);
         let service = rt
             .block_on(graph::start(cfg, Telemetry::new()))
             .expect("start");
