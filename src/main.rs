@@ -1,5 +1,7 @@
 //! The `sluice` binary: command line, logging, and the plugin crates this build links.
 
+mod ci;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +9,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use sluice_pipeline::config::{self, ConfigErrors, ConfigSource, ResolvedConfig};
 use sluice_pipeline::registry::Registry;
-use sluice_pipeline::runtime::{graph, shutdown};
+use sluice_pipeline::runtime::graph;
+use sluice_pipeline::runtime::shutdown::StopSignals;
 use sluice_pipeline::telemetry::Telemetry;
 
 // Name the plugin crates so their compile-time registrations are linked in.
@@ -64,6 +67,9 @@ enum Command {
     Components,
     /// Print the configuration after `${env:…}` expansion and merging.
     PrintConfig,
+    /// CI job telemetry: run a command (or a job's steps) with host metrics and output
+    /// captured, and write charts and a report for $GITHUB_STEP_SUMMARY.
+    Ci(Box<ci::CiArgs>),
 }
 
 fn main() -> ExitCode {
@@ -73,18 +79,25 @@ fn main() -> ExitCode {
         Command::Validate => validate(&cli.configs),
         Command::Components => components(),
         Command::PrintConfig => print_config(&cli.configs),
+        Command::Ci(args) => ci::main(*args, &cli.configs, cli.log_level.as_deref()),
     }
 }
 
 fn load(configs: &ConfigArgs) -> Result<config::Node, ConfigErrors> {
+    load_or(configs, &[default_source()])
+}
+
+fn default_source() -> ConfigSource {
+    ConfigSource {
+        name: DEFAULT_CONFIG_NAME.to_string(),
+        text: DEFAULT_CONFIG.to_string(),
+    }
+}
+
+/// The `--config` files, or the embedded `sources` (merged in order) when none is given.
+fn load_or(configs: &ConfigArgs, sources: &[ConfigSource]) -> Result<config::Node, ConfigErrors> {
     if configs.config.is_empty() {
-        config::load_sources(
-            &[ConfigSource {
-                name: DEFAULT_CONFIG_NAME.to_string(),
-                text: DEFAULT_CONFIG.to_string(),
-            }],
-            &|name| std::env::var(name).ok(),
-        )
+        config::load_sources(sources, &|name| std::env::var(name).ok())
     } else {
         config::load_files(&configs.config)
     }
@@ -100,15 +113,23 @@ fn registry() -> Result<&'static Registry, ExitCode> {
 }
 
 fn resolve(configs: &ConfigArgs) -> Result<ResolvedConfig, ExitCode> {
-    let registry = registry()?;
-    let node = load(configs).map_err(|e| {
-        eprint!("{e}");
-        ExitCode::from(EXIT_INVALID)
-    })?;
-    config::resolve(&node, registry, &|name| std::env::var(name).ok()).map_err(|e| {
+    registry()?;
+    resolve_or(configs, &[default_source()]).map_err(|e| {
         eprint!("{e}");
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+/// Loads and resolves the `--config` files, or the embedded `sources` when none is given; the
+/// error is the text to print.
+fn resolve_or(configs: &ConfigArgs, sources: &[ConfigSource]) -> Result<ResolvedConfig, String> {
+    let registry = Registry::global().map_err(|dups| {
+        dups.iter()
+            .map(|d| format!("error: {d}\n"))
+            .collect::<String>()
+    })?;
+    let node = load_or(configs, sources).map_err(|e| e.to_string())?;
+    config::resolve(&node, registry, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())
 }
 
 fn validate(configs: &ConfigArgs) -> ExitCode {
@@ -196,6 +217,14 @@ fn run(configs: &ConfigArgs, log_level: Option<&str>) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Listen before starting: a stop during startup then shuts down cleanly too.
+        let mut signals = match StopSignals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        };
         let telemetry = Telemetry::new();
         let source = if configs.config.is_empty() {
             DEFAULT_CONFIG_NAME.to_string()
@@ -216,7 +245,7 @@ fn run(configs: &ConfigArgs, log_level: Option<&str>) -> ExitCode {
             }
         };
         tracing::info!(config = %source, pipelines, "sluice is running; stop it with Ctrl-C or SIGTERM.");
-        let signal = shutdown::wait_for_signal().await;
+        let signal = signals.recv().await.name();
         tracing::info!(signal, "Shutting down: stopping receivers, draining pipelines and exporters.");
         service.shutdown().await;
         let lines = telemetry.summary_lines();

@@ -263,6 +263,9 @@ pub trait ProcessorFactory: Send + Sync + 'static {
     /// The Rust type behind this factory, to name it in a duplicate-registration error.
     fn factory_name(&self) -> &'static str;
     fn signals(&self) -> &'static [Signal];
+    /// Signals it emits besides the one of its pipeline (the `sli` processor's alert logs):
+    /// startup warns when no exporter of the pipeline accepts them.
+    fn emits(&self) -> &'static [Signal];
     fn stability(&self) -> Stability;
     fn example(&self) -> &'static str;
     fn parse_config(&self, node: &Node) -> Result<AnyConfig, Vec<ConfigError>>;
@@ -313,6 +316,8 @@ pub trait ProcessorPlugin: Send + Sync + 'static {
     type Config: DeserializeOwned + Default + Validate + Send + 'static;
     const TYPE: &'static str;
     const SIGNALS: &'static [Signal];
+    /// Signals it emits besides the one of its pipeline (none by default).
+    const EMITS: &'static [Signal] = &[];
     const STABILITY: Stability;
     const EXAMPLE: &'static str;
     /// Builds one instance for the pipeline in `ctx.pipeline`.
@@ -397,6 +402,9 @@ impl<P: ReceiverPlugin> ReceiverFactory for P {
 
 impl<P: ProcessorPlugin> ProcessorFactory for P {
     typed_factory_methods!();
+    fn emits(&self) -> &'static [Signal] {
+        P::EMITS
+    }
     fn build(
         &self,
         config: AnyConfig,

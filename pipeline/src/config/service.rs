@@ -469,9 +469,14 @@ pub fn resolve(
     let mut warn_unused = |kind: Kind, ids: Vec<(&ComponentId, &Node)>| {
         for (id, node) in ids {
             if !used.contains(&(kind, id.clone())) {
+                // The key's position: a component with no options has a null value, whose
+                // position is wherever the next token is.
+                let mark = root
+                    .get(kind.section())
+                    .and_then(|n| n.key_node(&id.to_string()))
+                    .map_or(&node.mark, |n| &n.mark);
                 warnings.push(format!(
-                    "{}: {}::{id}: {kind} is defined but no pipeline uses it",
-                    node.mark,
+                    "{mark}: {}::{id}: {kind} is defined but no pipeline uses it",
                     kind.section()
                 ));
             }
@@ -490,6 +495,37 @@ pub fn resolve(
         exporters.iter().map(|(i, c)| (i, &c.node)).collect(),
     );
 
+    // A processor's other signals (alert logs from a metrics pipeline) go to the pipeline's
+    // exporters that accept them; with none, they would only be counted as dropped.
+    for p in &pipelines {
+        for pid in &p.processors {
+            let Some(proc_) = processors.get(pid) else {
+                continue;
+            };
+            for &s in proc_.factory.emits() {
+                let accepted = s == p.id.signal()
+                    || p.exporters.iter().any(|x| {
+                        exporters
+                            .get(x)
+                            .is_some_and(|e| e.factory.signals().contains(&s))
+                    });
+                if !accepted {
+                    let mark = root
+                        .get("processors")
+                        .and_then(|n| n.key_node(&pid.to_string()))
+                        .map_or_else(|| proc_.node.mark.clone(), |n| n.mark.clone());
+                    warnings.push(format!(
+                        "{}: processors::{pid}: emits {} in pipeline `{}`, but none of its exporters accepts {}: they will be counted as dropped",
+                        mark,
+                        s.as_str(),
+                        p.id,
+                        s.as_str()
+                    ));
+                }
+            }
+        }
+    }
+
     Ok(ResolvedConfig {
         receivers,
         processors,
@@ -502,4 +538,93 @@ pub fn resolve(
         },
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use crate::config::{load_sources, resolve, ConfigSource};
+    use crate::error::BuildError;
+    use crate::factory::{
+        ComponentContext, Exporter, ExporterPlugin, Processor, ProcessorPlugin, Receiver,
+        ReceiverPlugin, Stability, Validate,
+    };
+    use crate::registry::Registry;
+    use crate::Signal;
+
+    /// Plugins registered only in this crate's unit tests: a metrics-only exporter and a
+    /// processor that emits logs, the case no shipped exporter makes.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoConfig {}
+    impl Validate for NoConfig {}
+
+    struct MetricsSource;
+    impl ReceiverPlugin for MetricsSource {
+        type Config = NoConfig;
+        const TYPE: &'static str = "unit_source";
+        const SIGNALS: &'static [Signal] = &[Signal::Metrics];
+        const STABILITY: Stability = Stability::Development;
+        const EXAMPLE: &'static str = "";
+        fn build(&self, _: NoConfig, _: ComponentContext) -> Result<Box<dyn Receiver>, BuildError> {
+            Err(BuildError::Config("never built".into()))
+        }
+    }
+    struct LogEmitter;
+    impl ProcessorPlugin for LogEmitter {
+        type Config = NoConfig;
+        const TYPE: &'static str = "unit_log_emitter";
+        const SIGNALS: &'static [Signal] = &[Signal::Metrics];
+        const EMITS: &'static [Signal] = &[Signal::Logs];
+        const STABILITY: Stability = Stability::Development;
+        const EXAMPLE: &'static str = "";
+        fn build(
+            &self,
+            _: NoConfig,
+            _: ComponentContext,
+        ) -> Result<Box<dyn Processor>, BuildError> {
+            Err(BuildError::Config("never built".into()))
+        }
+    }
+    struct MetricsOnly;
+    impl ExporterPlugin for MetricsOnly {
+        type Config = NoConfig;
+        const TYPE: &'static str = "unit_metrics_only";
+        const SIGNALS: &'static [Signal] = &[Signal::Metrics];
+        const STABILITY: Stability = Stability::Development;
+        const EXAMPLE: &'static str = "";
+        fn build(&self, _: NoConfig, _: ComponentContext) -> Result<Box<dyn Exporter>, BuildError> {
+            Err(BuildError::Config("never built".into()))
+        }
+    }
+    crate::register_receiver!(MetricsSource);
+    crate::register_processor!(LogEmitter);
+    crate::register_exporter!(MetricsOnly);
+
+    fn warnings(yaml: &str) -> Vec<String> {
+        let node = load_sources(
+            &[ConfigSource {
+                name: "emits.yaml".into(),
+                text: yaml.into(),
+            }],
+            &|_| None,
+        )
+        .expect("load");
+        match resolve(&node, Registry::global().expect("registry"), &|_| None) {
+            Ok(c) => c.warnings,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_processor_emitting_a_signal_no_exporter_of_its_pipeline_accepts_is_warned_about() {
+        let w = warnings(
+            "receivers:\n  unit_source:\nprocessors:\n  unit_log_emitter:\nexporters:\n  unit_metrics_only:\nservice:\n  pipelines:\n    metrics:\n      receivers: [unit_source]\n      processors: [unit_log_emitter]\n      exporters: [unit_metrics_only]\n",
+        );
+        assert_eq!(
+            w,
+            vec!["emits.yaml:4:3: processors::unit_log_emitter: emits logs in pipeline `metrics`, but none of its exporters accepts logs: they will be counted as dropped".to_string()]
+        );
+    }
 }

@@ -185,9 +185,7 @@ pub(crate) async fn sink(args: SinkArgs) -> Result<(), String> {
 }
 
 async fn wait_for_sink_stop(args: &SinkArgs, counters: &SinkCounters) -> SinkStop {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate()).ok();
-    let mut sigint = signal(SignalKind::interrupt()).ok();
+    let mut signals = sluice_pipeline::runtime::shutdown::StopSignals::install().ok();
     let deadline = tokio::time::sleep(args.duration);
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
@@ -203,8 +201,7 @@ async fn wait_for_sink_stop(args: &SinkArgs, counters: &SinkCounters) -> SinkSto
         tokio::select! {
             _ = &mut deadline => return SinkStop::Duration,
             _ = counters.reached.notified() => {}
-            _ = async { sigterm.as_mut()?.recv().await }, if sigterm.is_some() => return SinkStop::Signal,
-            _ = async { sigint.as_mut()?.recv().await }, if sigint.is_some() => return SinkStop::Signal,
+            Some(_) = async { Some(signals.as_mut()?.recv().await) }, if signals.is_some() => return SinkStop::Signal,
             _ = ticker.tick() => {
                 let last = counters.last_nanos.load(Ordering::Relaxed);
                 if let (Some(idle), true) = (args.idle_exit, last > 0) {

@@ -1,0 +1,458 @@
+//! Maintenance: folding new raw points into the rollups, deleting what is past its retention,
+//! and holding the file under its size cap. A pass is a sequence of small steps, each its own
+//! short transaction, so the writer can commit batches between them.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+
+use super::clock::duration_nanos;
+use super::config::SqliteRetentionConfig;
+use super::error::SqliteError;
+use super::store::{state, Store};
+
+/// Rows one step reads or deletes at most.
+pub const STEP_ROWS: i64 = 10_000;
+/// Raw points one rollup step folds at most.
+pub const ROLLUP_ROWS: i64 = 50_000;
+/// Rows one size-cap step deletes at most: small, so the cap takes little more than needed.
+const EVICT_ROWS: i64 = 500;
+const MINUTE: i64 = 60_000_000_000;
+const HOUR: i64 = 60 * MINUTE;
+/// Once over the cap, data is deleted until the file would be this fraction of it, so the cap
+/// is not hit again by the next few batches.
+const CAP_LOW_WATER: f64 = 0.9;
+/// Steps of one pass spent on the size cap at most (a bound if nothing can be deleted).
+const CAP_STEPS_MAX: u32 = 100_000;
+
+/// Tables with a time column whose rows expire by the retention in the given tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Raw,
+    Minute,
+    Hour,
+    Spans,
+    Logs,
+}
+
+/// Retention order: raw tables first (the rollups already hold their numbers).
+const EXPIRING: &[(&str, &str, Tier)] = &[
+    ("points", "time_unix_nano", Tier::Raw),
+    ("histogram_points", "time_unix_nano", Tier::Raw),
+    ("exponential_histogram_points", "time_unix_nano", Tier::Raw),
+    ("summary_points", "time_unix_nano", Tier::Raw),
+    ("spans", "start_time_unix_nano", Tier::Spans),
+    ("logs", "time_unix_nano", Tier::Logs),
+    ("rollup_minute", "bucket_start", Tier::Minute),
+    ("rollup_hour", "bucket_start", Tier::Hour),
+];
+
+/// Where a pass is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Rollup,
+    Retention(usize),
+    Cap { steps: u32, active: bool },
+    Checkpoint,
+    Done,
+}
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Raw points folded into the rollups.
+    pub rolled_up: u64,
+    /// Rows deleted for being past their retention.
+    pub expired: u64,
+    /// Rows deleted to hold the size cap.
+    pub evicted: u64,
+    /// Pages returned to the file system.
+    pub vacuumed_pages: u64,
+}
+
+/// One maintenance pass, measured against the time it started.
+#[derive(Debug)]
+pub struct Pass {
+    now: i64,
+    phase: Phase,
+    /// What it did so far.
+    pub report: PassReport,
+}
+
+impl Pass {
+    /// A pass whose retention is measured from `now_unix_nanos`.
+    pub fn new(now_unix_nanos: i64) -> Pass {
+        Pass {
+            now: now_unix_nanos,
+            phase: Phase::Rollup,
+            report: PassReport::default(),
+        }
+    }
+
+    /// Whether every step ran.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+}
+
+/// One aggregate of a rollup bucket.
+#[derive(Debug, Clone, Copy)]
+struct Agg {
+    count: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    last: f64,
+    last_time: i64,
+}
+
+impl Agg {
+    fn new(t: i64, v: f64) -> Agg {
+        Agg {
+            count: 1,
+            sum: v,
+            min: v,
+            max: v,
+            last: v,
+            last_time: t,
+        }
+    }
+
+    fn add(&mut self, t: i64, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if t >= self.last_time {
+            self.last = v;
+            self.last_time = t;
+        }
+    }
+}
+
+impl Store {
+    /// Runs one step of `pass` in its own transaction; `Ok(true)` while steps remain.
+    pub fn maintenance_step(
+        &mut self,
+        pass: &mut Pass,
+        retention: &SqliteRetentionConfig,
+    ) -> Result<bool, SqliteError> {
+        let result = self.step_inner(pass, retention);
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result.map_err(self.sqlite_err("maintaining"))?;
+        Ok(!pass.is_done())
+    }
+
+    /// Runs a whole pass (tests, and shutdown-free callers that may block the writer).
+    pub fn maintain(
+        &mut self,
+        now_unix_nanos: i64,
+        retention: &SqliteRetentionConfig,
+    ) -> Result<PassReport, SqliteError> {
+        let mut pass = Pass::new(now_unix_nanos);
+        while self.maintenance_step(&mut pass, retention)? {}
+        Ok(pass.report)
+    }
+
+    fn step_inner(
+        &mut self,
+        pass: &mut Pass,
+        retention: &SqliteRetentionConfig,
+    ) -> rusqlite::Result<()> {
+        match pass.phase {
+            Phase::Rollup => {
+                let n = in_transaction(&self.conn, rollup_chunk)?;
+                pass.report.rolled_up += n as u64;
+                if n < ROLLUP_ROWS {
+                    pass.phase = Phase::Retention(0);
+                }
+            }
+            Phase::Retention(i) => {
+                let Some(&(table, column, tier)) = EXPIRING.get(i) else {
+                    pass.phase = Phase::Cap {
+                        steps: 0,
+                        active: false,
+                    };
+                    return Ok(());
+                };
+                let keep = match tier {
+                    Tier::Raw => retention.raw,
+                    Tier::Minute => retention.minute,
+                    Tier::Hour => retention.hour,
+                    Tier::Spans => retention.spans,
+                    Tier::Logs => retention.logs,
+                };
+                let cutoff = pass.now.saturating_sub(duration_nanos(keep));
+                let n = in_transaction(&self.conn, |c| {
+                    delete_chunk(c, table, &format!("{column} < {cutoff}"), None, STEP_ROWS)
+                })?;
+                pass.report.expired += n as u64;
+                if n < STEP_ROWS {
+                    pass.phase = Phase::Retention(i + 1);
+                }
+            }
+            Phase::Cap { steps, active } => {
+                let next = self.cap_step(active, &mut pass.report)?;
+                pass.phase = match next {
+                    Some(active) if steps < CAP_STEPS_MAX => Phase::Cap {
+                        steps: steps + 1,
+                        active,
+                    },
+                    Some(_) => {
+                        tracing::warn!(path = %self.path.display(), cap_bytes = self.options.max_size_bytes, "SQLite size cap not reached within one maintenance pass; continuing in the next.");
+                        Phase::Checkpoint
+                    }
+                    None => Phase::Checkpoint,
+                };
+            }
+            Phase::Checkpoint => {
+                // Moves the WAL into the file and truncates it, so the WAL does not grow past
+                // the cap between passes.
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                pass.phase = Phase::Done;
+            }
+            Phase::Done => {}
+        }
+        Ok(())
+    }
+
+    /// One step toward the cap: `None` when under it, `Some(active)` while work remains.
+    fn cap_step(
+        &mut self,
+        active: bool,
+        report: &mut PassReport,
+    ) -> rusqlite::Result<Option<bool>> {
+        let cap = self.options.max_size_bytes;
+        let (pages, page_size) = self.page_stats()?;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let free = free.max(0) as u64;
+        let file = pages * page_size;
+        let used = (pages - free.min(pages)) * page_size;
+        let target = if active {
+            (cap as f64 * CAP_LOW_WATER) as u64
+        } else {
+            cap
+        };
+        if used > target {
+            // Delete the oldest data, then give the pages back.
+            let n = in_transaction(&self.conn, evict_oldest)?;
+            report.evicted += n as u64;
+            if n == 0 {
+                tracing::warn!(path = %self.path.display(), size_bytes = file, cap_bytes = cap, "SQLite file is over its size cap and holds nothing more to delete.");
+                return Ok(None);
+            }
+            self.vacuum(report)?;
+            return Ok(Some(true));
+        }
+        if free > 0 && (active || file > cap) {
+            self.vacuum(report)?;
+            return Ok(Some(active));
+        }
+        Ok(None)
+    }
+
+    fn vacuum(&mut self, report: &mut PassReport) -> rusqlite::Result<()> {
+        let before: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        // `incremental_vacuum` returns no rows but must be stepped to completion.
+        let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum(4096)")?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+        drop(rows);
+        drop(stmt);
+        let after: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        report.vacuumed_pages += (before - after).max(0) as u64;
+        Ok(())
+    }
+}
+
+fn in_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let v = f(conn)?;
+    conn.execute_batch("COMMIT")?;
+    Ok(v)
+}
+
+/// Deletes up to `limit` rows of `table` matching `filter` (oldest first when `order` is
+/// given); a span's events and links go with it. Returns the rows deleted from `table`.
+fn delete_chunk(
+    conn: &Connection,
+    table: &str,
+    filter: &str,
+    order: Option<&str>,
+    limit: i64,
+) -> rusqlite::Result<i64> {
+    let order = order.map(|o| format!("ORDER BY {o}")).unwrap_or_default();
+    if table == "spans" {
+        let ids: Vec<i64> = conn
+            .prepare(&format!(
+                "SELECT id FROM spans WHERE {filter} {order} LIMIT {limit}"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)",
+            [],
+        )?;
+        conn.execute("DELETE FROM temp.doomed", [])?;
+        let mut ins = conn.prepare_cached("INSERT INTO temp.doomed (id) VALUES (?1)")?;
+        for id in &ids {
+            ins.execute([id])?;
+        }
+        conn.execute(
+            "DELETE FROM span_events WHERE span_row IN (SELECT id FROM temp.doomed)",
+            [],
+        )?;
+        conn.execute(
+            "DELETE FROM span_links WHERE span_row IN (SELECT id FROM temp.doomed)",
+            [],
+        )?;
+        let n = conn.execute(
+            "DELETE FROM spans WHERE id IN (SELECT id FROM temp.doomed)",
+            [],
+        )?;
+        conn.execute("DELETE FROM temp.doomed", [])?;
+        return Ok(n as i64);
+    }
+    let filter = if table == "points" {
+        points_filter(conn, filter)?
+    } else {
+        filter.to_string()
+    };
+    let (key, columns) = if table.starts_with("rollup_") {
+        ("(series_id, bucket_start)", "series_id, bucket_start")
+    } else {
+        ("id", "id")
+    };
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} IN (SELECT {columns} FROM {table} WHERE {filter} {order} LIMIT {limit})"
+    );
+    Ok(conn.execute(&sql, [])? as i64)
+}
+
+/// Raw points not yet folded into the rollups must stay: deletions of `points` are limited to
+/// rows at or below the watermark.
+fn points_filter(conn: &Connection, filter: &str) -> rusqlite::Result<String> {
+    let wm = state(conn, "rollup_watermark")?;
+    Ok(format!("({filter}) AND id <= {wm}"))
+}
+
+/// Folds the next raw points after the watermark into both rollup tables and moves the
+/// watermark; returns the points read.
+fn rollup_chunk(conn: &Connection) -> rusqlite::Result<i64> {
+    let wm = state(conn, "rollup_watermark")?;
+    let mut minute: HashMap<(i64, i64), Agg> = HashMap::new();
+    let mut hour: HashMap<(i64, i64), Agg> = HashMap::new();
+    let mut last_id = wm;
+    let mut n = 0;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, series_id, time_unix_nano, value FROM points WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![wm, ROLLUP_ROWS])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let series: i64 = r.get(1)?;
+            let t: i64 = r.get(2)?;
+            // SQLite stores a NaN as NULL: such a point has no number to aggregate.
+            let v: Option<f64> = r.get(3)?;
+            last_id = id;
+            n += 1;
+            let Some(v) = v.filter(|v| !v.is_nan()) else {
+                continue;
+            };
+            for (map, width) in [(&mut minute, MINUTE), (&mut hour, HOUR)] {
+                let bucket = t - t.rem_euclid(width);
+                map.entry((series, bucket))
+                    .and_modify(|a| a.add(t, v))
+                    .or_insert_with(|| Agg::new(t, v));
+            }
+        }
+    }
+    if n == 0 {
+        return Ok(0);
+    }
+    for (table, map) in [("rollup_minute", &minute), ("rollup_hour", &hour)] {
+        let mut stmt = conn.prepare_cached(&format!(
+            "INSERT INTO {table} (series_id, bucket_start, count, sum, min, max, last, last_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (bucket_start, series_id) DO UPDATE SET
+                count = count + excluded.count,
+                sum = sum + excluded.sum,
+                min = min(min, excluded.min),
+                max = max(max, excluded.max),
+                last = CASE WHEN excluded.last_time >= last_time THEN excluded.last ELSE last END,
+                last_time = max(last_time, excluded.last_time)"
+        ))?;
+        for ((series, bucket), a) in map {
+            stmt.execute(params![
+                series,
+                bucket,
+                a.count,
+                a.sum,
+                a.min,
+                a.max,
+                a.last,
+                a.last_time
+            ])?;
+        }
+    }
+    conn.prepare_cached("UPDATE sluice_state SET value = ?1 WHERE key = 'rollup_watermark'")?
+        .execute([last_id])?;
+    Ok(n)
+}
+
+/// Deletes a chunk of the oldest data: of the raw tables (points, histograms, summaries, spans,
+/// logs), the one whose oldest row is oldest; when they are empty, the oldest minute rollups,
+/// then the oldest hour rollups. Returns the rows deleted.
+fn evict_oldest(conn: &Connection) -> rusqlite::Result<i64> {
+    let mut oldest: Option<(i64, &str, &str)> = None;
+    for &(table, column, tier) in EXPIRING {
+        if matches!(tier, Tier::Minute | Tier::Hour) {
+            continue;
+        }
+        let mut filter = "1".to_string();
+        if table == "points" {
+            filter = points_filter(conn, &filter)?;
+        }
+        let t: Option<i64> = conn
+            .query_row(
+                &format!("SELECT {column} FROM {table} WHERE {filter} ORDER BY {column} LIMIT 1"),
+                [],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(t) = t {
+            if oldest.is_none_or(|(o, _, _)| t < o) {
+                oldest = Some((t, table, column));
+            }
+        }
+    }
+    if let Some((_, table, column)) = oldest {
+        return delete_chunk(conn, table, "1", Some(column), EVICT_ROWS);
+    }
+    for table in ["rollup_minute", "rollup_hour"] {
+        let n = delete_chunk(conn, table, "1", Some("bucket_start"), EVICT_ROWS)?;
+        if n > 0 {
+            return Ok(n);
+        }
+    }
+    Ok(0)
+}
