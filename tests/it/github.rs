@@ -452,6 +452,100 @@ async fn bad_requests_get_their_documented_statuses_over_the_socket() {
     assert_eq!(items(&logs.payloads()), 1);
 }
 
+/// Writes `head` and `body` (errors ignored: the server may answer and close first), then reads
+/// the status line of the answer without waiting for the connection to close.
+async fn raw_status(addr: SocketAddr, head: String, body: &[u8]) -> u16 {
+    bounded("a raw HTTP exchange", async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(body).await;
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        text.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_or_oversized_bodies_are_refused_without_reading_them_whole() {
+    let sink = "gh-early";
+    let (service, _t) = start_yaml(&yaml(
+        sink,
+        &format!("    secret: {SECRET}\n    max_body_bytes: 16384"),
+    ))
+    .await;
+    let a = addr(&service);
+    let head = |extra: &str| {
+        format!(
+            "POST /events HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nX-GitHub-Event: push\r\n{extra}\r\n"
+        )
+    };
+    // No signature: 401 at once, while the announced body is still unsent (before the fix the
+    // receiver waited for the whole body first).
+    assert_eq!(
+        raw_status(a, head("Content-Length: 16000\r\n"), b"").await,
+        401
+    );
+    // A SHA-1 signature only: the same.
+    assert_eq!(
+        raw_status(
+            a,
+            head("Content-Length: 16000\r\nX-Hub-Signature: sha1=31b49669cc4b7ed10eede4f613768f15e114a90f\r\n"),
+            b""
+        )
+        .await,
+        401
+    );
+    // A chunked body with no announced length: 413 as soon as it passes the limit, while the
+    // request is still unfinished (no terminating chunk is ever sent).
+    let signature = format!("X-Hub-Signature-256: sha256={}\r\n", "0".repeat(64));
+    let mut chunked = format!("{:x}\r\n", 16385).into_bytes();
+    chunked.extend(std::iter::repeat_n(b'a', 16385));
+    assert_eq!(
+        raw_status(
+            a,
+            head(&format!("Transfer-Encoding: chunked\r\n{signature}")),
+            &chunked
+        )
+        .await,
+        413
+    );
+    service.shutdown().await;
+    let logs = testing::sink(&format!("{sink}-logs"));
+    assert_eq!(items(&logs.payloads()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_is_refused_after_read_timeout() {
+    let (service, _t) = start_yaml(&yaml(
+        "gh-slow",
+        &format!("    secret: {SECRET}\n    read_timeout: 200ms"),
+    ))
+    .await;
+    let a = addr(&service);
+    // A well-formed signature and an announced body that is never sent: the connection is not
+    // held open (with its buffer) beyond `read_timeout`.
+    let head = format!(
+        "POST /events HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nX-GitHub-Event: push\r\n\
+         X-Hub-Signature-256: sha256={}\r\nContent-Length: 1000\r\n\r\n",
+        "0".repeat(64)
+    );
+    assert_eq!(raw_status(a, head, b"{").await, 400);
+    service.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_post_ci_events_with_the_bearer_token() {
     let sink = "gh-ci";

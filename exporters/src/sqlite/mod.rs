@@ -7,7 +7,7 @@
 //! - **File**: `path` (default `<data_dir>/exporter/sqlite/sluice.db`), its directories created;
 //!   WAL journal, `synchronous = NORMAL`, `auto_vacuum = INCREMENTAL`. A `schema_version` table
 //!   and ordered migrations (`schema.rs`); resources, scopes and metric series are deduplicated.
-//!   The schema and example queries are in `docs/sqlite.md`.
+//!   The schema and example queries are in the README ("Local storage").
 //! - **Writes**: one writer thread owns the connection; `export` queues the batch to it over a
 //!   bounded channel and returns once the transaction holding it committed. Batches queued
 //!   together (several `sending_queue` consumers) commit in one transaction.

@@ -901,40 +901,26 @@ async fn the_exporter_commits_concurrent_batches_and_maintains_on_demand() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The queries of docs/sqlite.md, verbatim.
+// The queries of the README's `sqlite` section, read from the README itself.
 
-const CPU_P95_PER_HOUR: &str = "
-WITH cpu AS (
-  SELECT p.time_unix_nano / 3600000000000 * 3600 AS hour, p.value
-  FROM points p JOIN series s ON s.id = p.series_id
-  WHERE s.name = 'system.cpu.utilization'
-    AND p.time_unix_nano >= unixepoch('now', '-7 days') * 1000000000
-),
-ranked AS (
-  SELECT hour, value,
-         row_number() OVER (PARTITION BY hour ORDER BY value) AS rn,
-         count(*) OVER (PARTITION BY hour) AS n
-  FROM cpu
-)
-SELECT datetime(hour, 'unixepoch') AS hour, value AS p95
-FROM ranked
-WHERE rn = (95 * n + 99) / 100
-ORDER BY hour;";
+/// The README's ```sql blocks, in order.
+fn readme_queries() -> Vec<&'static str> {
+    include_str!("../../../README.md")
+        .split("```sql\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect()
+}
 
-const SLOWEST_SPANS: &str = "
-SELECT hex(trace_id) AS trace_id, name, duration_nano / 1e6 AS duration_ms,
-       datetime(start_time_unix_nano / 1000000000, 'unixepoch') AS started
-FROM spans
-WHERE start_time_unix_nano >= unixepoch('now', '-1 day') * 1000000000
-ORDER BY duration_nano DESC
-LIMIT 20;";
-
-const TRACE_ERROR_LOGS: &str = "
-SELECT datetime(time_unix_nano / 1000000000, 'unixepoch') AS time, severity_text, body
-FROM logs
-WHERE trace_id = unhex('07070707070707070707070707070707')
-  AND severity_number >= 17
-ORDER BY time_unix_nano;";
+/// The README query containing every one of `needles`.
+fn readme_query(needles: &[&str]) -> &'static str {
+    let found: Vec<&str> = readme_queries()
+        .into_iter()
+        .filter(|q| needles.iter().all(|n| q.contains(n)))
+        .collect();
+    assert_eq!(found.len(), 1, "one README query with {needles:?}");
+    found[0]
+}
 
 #[test]
 fn the_documented_queries_answer() {
@@ -968,7 +954,7 @@ fn the_documented_queries_answer() {
     store.write(&[&spans, &l]).expect("write");
     let c = store.connection();
     let p95: Vec<f64> = c
-        .prepare(CPU_P95_PER_HOUR)
+        .prepare(readme_query(&["system.cpu.utilization", "p95"]))
         .expect("prepare")
         .query_map([], |r| r.get(1))
         .expect("query")
@@ -976,7 +962,7 @@ fn the_documented_queries_answer() {
         .expect("rows");
     assert_eq!(p95, vec![95.0, 19.0]);
     let slowest: Vec<(String, f64)> = c
-        .prepare(SLOWEST_SPANS)
+        .prepare(readme_query(&["FROM spans", "duration_nano DESC"]))
         .expect("prepare")
         .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))
         .expect("query")
@@ -991,13 +977,19 @@ fn the_documented_queries_answer() {
         ]
     );
     let errors: Vec<String> = c
-        .prepare(TRACE_ERROR_LOGS)
+        .prepare(readme_query(&["FROM logs", "trace_id = unhex"]))
         .expect("prepare")
         .query_map([], |r| r.get(2))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(errors, vec!["failed".to_string()]);
+    // And every other query of the README is valid against the schema.
+    for q in readme_queries() {
+        if let Err(e) = c.prepare(q) {
+            panic!("README query does not prepare: {e}\n{q}");
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The `github` receiver's configuration. Option names follow the Collector's githubreceiver
 //! webhook options (`endpoint`, `path`, `health_path`, `secret`, `required_headers`,
-//! `service_name`), flattened to the top level, plus sluice's own `insecure_skip_verify`,
-//! `max_body_bytes`, `events`, `replay_protection` and the bearer-token ingest
-//! (`bearer_token`, `ci_events_path`).
+//! `service_name`), flattened to the top level, and `read_timeout` as the Collector's HTTP
+//! servers name it, plus sluice's own `insecure_skip_verify`, `max_body_bytes`, `events`,
+//! `replay_protection` and the bearer-token ingest (`bearer_token`, `ci_events_path`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub const DEFAULT_CI_EVENTS_PATH: &str = "/api/ci-events";
 /// GitHub caps webhook payloads at 25 MB; so does the default limit.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 25 * 1024 * 1024;
 
+/// The default time a request body may take to arrive: GitHub's own delivery timeout.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Configuration of the `github` receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +39,11 @@ pub struct GithubReceiverConfig {
     /// The largest request body accepted, in bytes; a larger one gets `413`. Default
     /// `26214400` (25 MiB, GitHub's own cap on payloads).
     pub max_body_bytes: u64,
+    /// How long a request's body may take to arrive; a slower one gets `400`. GitHub sends the
+    /// whole delivery at once and gives up itself after 10 s, so this only stops senders that
+    /// trickle a body to hold memory and connections. Default `10s`.
+    #[serde(with = "sluice_pipeline::config::duration")]
+    pub read_timeout: Duration,
     /// The webhook secret (as typed into GitHub's webhook settings), usually
     /// `${env:GITHUB_WEBHOOK_SECRET}`. Every delivery must carry a valid
     /// `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under this secret). Required unless
@@ -72,6 +80,7 @@ impl Default for GithubReceiverConfig {
             path: DEFAULT_PATH.to_string(),
             health_path: DEFAULT_HEALTH_PATH.to_string(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             secret: String::new(),
             insecure_skip_verify: false,
             required_headers: BTreeMap::new(),
@@ -195,6 +204,12 @@ impl Validate for GithubReceiverConfig {
                     "expected an HTTP header name",
                 ));
             }
+        }
+        if self.read_timeout.is_zero() {
+            return Err(ValidationError::new(
+                "read_timeout",
+                "expected a duration above zero, like `10s`",
+            ));
         }
         if self.replay_protection.max_entries > 0 && self.replay_protection.ttl.is_zero() {
             return Err(ValidationError::new(

@@ -32,6 +32,30 @@ impl Delivery<'_> {
         str_at(self.payload, &["repository", "full_name"])
     }
 
+    /// The repository's own name (`repo` of `owner/repo`), as the semantic conventions define
+    /// `vcs.repository.name`: without the organization.
+    pub fn repository_name(&self) -> Option<&str> {
+        str_at(self.payload, &["repository", "name"])
+            .filter(|n| !n.is_empty())
+            .or_else(|| self.repository().map(|full| split_full_name(full).1))
+    }
+
+    /// The repository's owner (`owner` of `owner/repo`): `vcs.owner.name`; for an
+    /// organization's delivery without a repository (e.g. an organization `package` event), the
+    /// organization.
+    pub fn owner_name(&self) -> Option<&str> {
+        str_at(self.payload, &["repository", "owner", "login"])
+            .filter(|n| !n.is_empty())
+            .or_else(|| self.repository().and_then(|full| split_full_name(full).0))
+            .or_else(|| str_at(self.payload, &["organization", "login"]).filter(|n| !n.is_empty()))
+    }
+
+    /// Pushes `vcs.repository.name` and `vcs.owner.name`.
+    pub fn push_repository(&self, attrs: &mut Vec<KeyValue>) {
+        push_str(attrs, "vcs.repository.name", self.repository_name());
+        push_str(attrs, "vcs.owner.name", self.owner_name());
+    }
+
     /// The resource of everything this delivery yields: `service.name` and the VCS
     /// repository attributes.
     pub fn resource(&self) -> Resource {
@@ -43,7 +67,7 @@ impl Delivery<'_> {
         };
         let mut attrs = vec![kv_str("service.name", service)];
         let r = self.payload.get("repository");
-        push_str(&mut attrs, "vcs.repository.name", repo);
+        self.push_repository(&mut attrs);
         push_str(
             &mut attrs,
             "vcs.repository.url.full",
@@ -51,15 +75,26 @@ impl Delivery<'_> {
         );
         push_str(
             &mut attrs,
-            "vcs.owner.name",
-            r.and_then(|r| str_at(r, &["owner", "login"])),
-        );
-        push_str(
-            &mut attrs,
             "vcs.provider.name",
             Some("github").filter(|_| repo.is_some()),
         );
         sluice_pipeline::otlp::resource(attrs)
+    }
+}
+
+/// `owner/repo` → (`Some(owner)`, `repo`); a name without `/` is all repository name.
+pub fn split_full_name(full: &str) -> (Option<&str>, &str) {
+    match full.split_once('/') {
+        Some((owner, name)) if !owner.is_empty() && !name.is_empty() => (Some(owner), name),
+        _ => (None, full),
+    }
+}
+
+/// Pushes `error.type` (the conclusion) when the conclusion makes the span an error, as the
+/// semantic conventions require for a failed pipeline run.
+pub fn push_error_type(attrs: &mut Vec<KeyValue>, conclusion: Option<&str>) {
+    if outcome(conclusion) == Outcome::Error {
+        push_str(attrs, "error.type", conclusion);
     }
 }
 

@@ -1,9 +1,11 @@
 //! The HTTP endpoint: `POST <path>` for GitHub deliveries, `GET <health_path>`, and when a
 //! `bearer_token` is set `POST <ci_events_path>` for normalized CI events.
 //!
-//! A delivery is checked in this order, and the first failure answers: body size (`413`),
-//! signature over the raw bytes (`401`), content type (`415`), `X-GitHub-Event` and
-//! `required_headers` (`400`), JSON object (`400`). Then `ping` → `200`; an event outside
+//! A delivery is checked in this order, and the first failure answers: a present and
+//! well-formed `X-Hub-Signature-256` (`401`, before any of the body is read), body size while
+//! reading it (`413`) and the time it takes to arrive (`read_timeout`, `400`), the signature
+//! over the raw bytes (`401`), content type (`415`), `X-GitHub-Event` and `required_headers`
+//! (`400`), JSON object (`400`). Then `ping` → `200`; an event outside
 //! `events` → `200` (ignored); an already accepted delivery id → `200` (duplicate); a copy of a
 //! delivery still being processed → `503`; nothing to emit for the configured pipelines → `200`
 //! (ignored); else the telemetry is handed to the pipelines (concurrently, each waiting at most
@@ -37,6 +39,10 @@ use super::{logs, metrics, traces, REQUESTS_COUNTER};
 /// How long one delivery waits for room in a full pipeline before it is refused with `503`.
 /// The signals are sent concurrently, so the answer comes well within GitHub's 10 s timeout.
 pub const SEND_WAIT: Duration = Duration::from_secs(3);
+
+/// The most `sluice_receiver_github_requests` series one receiver creates before new event
+/// names are counted as `other`.
+pub const MAX_COUNTERS: usize = 512;
 
 /// What the server answered, as counted in `sluice_receiver_github_requests{status}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +103,7 @@ pub struct WebhookHandler {
     events: Vec<String>,
     service_name: String,
     max_body_bytes: usize,
+    read_timeout: Duration,
     cache: DeliveryCache,
     traces: Option<Output>,
     metrics: Option<Output>,
@@ -145,6 +152,7 @@ impl WebhookHandler {
             events: config.events.clone(),
             service_name: config.service_name.clone(),
             max_body_bytes: config.max_body_bytes_usize(),
+            read_timeout: config.read_timeout,
             cache: DeliveryCache::new(
                 config.replay_protection.max_entries,
                 config.replay_protection.ttl,
@@ -157,10 +165,17 @@ impl WebhookHandler {
         }
     }
 
-    /// Counts one answered request under `sluice_receiver_github_requests{event,status}`.
+    /// Counts one answered request under `sluice_receiver_github_requests{event,status}`. The
+    /// label set is bounded: past [`MAX_COUNTERS`] series, new event names count as `other`
+    /// (names come from senders, and without a secret anyone can invent them).
     fn count(&self, event: &str, outcome: Outcome) {
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (event.to_string(), outcome);
+        let mut key = (event.to_string(), outcome);
+        if counters.len() >= MAX_COUNTERS && !counters.contains_key(&key) {
+            key.0 = "other".to_string();
+        }
+        let event = key.0.clone();
+        let event = event.as_str();
         let counter = counters.entry(key).or_insert_with(|| {
             self.telemetry.counter_with(
                 REQUESTS_COUNTER,
@@ -168,6 +183,15 @@ impl WebhookHandler {
             )
         });
         counter.add(1);
+    }
+
+    /// How many request counter series exist.
+    #[cfg(test)]
+    pub(crate) fn request_series(&self) -> usize {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Handles one `POST` of a GitHub delivery.
@@ -225,12 +249,17 @@ impl WebhookHandler {
         body: Body,
         event_label: &mut String,
     ) -> Result<(Outcome, Value)> {
-        let raw = read_limited(headers, body, self.max_body_bytes).await?;
-        if let Some(verifier) = &self.verifier {
-            verifier.verify(
+        // A missing or malformed signature is refused before the body is read: an
+        // unauthenticated sender cannot make the receiver buffer up to `max_body_bytes`.
+        let expected = match &self.verifier {
+            Some(_) => Some(SignatureVerifier::expected(
                 headers.get(SIGNATURE_HEADER).map(HeaderValue::as_bytes),
-                &raw,
-            )?;
+            )?),
+            None => None,
+        };
+        let raw = self.read_body(headers, body).await?;
+        if let (Some(verifier), Some(expected)) = (&self.verifier, &expected) {
+            verifier.verify_expected(expected, &raw)?;
         }
         let json = json_body(headers, &raw)?;
         let event = headers
@@ -292,7 +321,7 @@ impl WebhookHandler {
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
         )?;
-        let raw = read_limited(headers, body, self.max_body_bytes).await?;
+        let raw = self.read_body(headers, body).await?;
         match media_type(headers).as_deref() {
             Some("application/json") => {}
             other => {
@@ -334,6 +363,21 @@ impl WebhookHandler {
             }
             (outcome, body)
         })
+    }
+
+    /// [`read_limited`] within `read_timeout`.
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes> {
+        tokio::time::timeout(
+            self.read_timeout,
+            read_limited(headers, body, self.max_body_bytes),
+        )
+        .await
+        .map_err(|_| {
+            GithubReceiverError::Body(format!(
+                "the body did not arrive within `read_timeout` ({:?})",
+                self.read_timeout
+            ))
+        })?
     }
 
     /// The payload of each signal this receiver feeds.
@@ -448,6 +492,9 @@ fn json_body(headers: &HeaderMap, raw: &Bytes) -> Result<Bytes> {
     }
 }
 
+/// The most a request's `Content-Length` makes [`read_limited`] allocate before data arrives.
+const PREALLOCATE_MAX: u64 = 256 * 1024;
+
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes (or announces more).
 async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
     let announced = headers
@@ -458,7 +505,9 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
         return Err(GithubReceiverError::TooLarge { limit });
     }
     let mut body = pin!(body);
-    let mut buf = Vec::with_capacity(announced.map_or(0, |n| n as usize));
+    // `Content-Length` is the sender's word, read before any signature is checked: it sizes
+    // the first allocation only up to `PREALLOCATE_MAX`, the rest grows with the data received.
+    let mut buf = Vec::with_capacity(announced.map_or(0, |n| n.min(PREALLOCATE_MAX) as usize));
     while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
         let frame = frame.map_err(|e| GithubReceiverError::Body(e.to_string()))?;
         if let Ok(data) = frame.into_data() {

@@ -1,5 +1,6 @@
 //! A log record per accepted delivery: `event.name` `github.<event>`, attributes
-//! `github.event`, `github.action`, `github.delivery`, `vcs.repository.name`, `github.sender`
+//! `github.event`, `github.action`, `github.delivery`, `vcs.repository.name` (without the
+//! owner) and `vcs.owner.name`, `github.sender`
 //! (and for runs and jobs their status, conclusion and ids), and a one-line summary as the body
 //! (`workflow_job completed: linters (success) in octo-org/octo-repo`). Run and job records
 //! carry the trace id (and job span id) of their trace, so logs and traces join. Severity is
@@ -11,8 +12,8 @@ use sluice_proto::common::v1::{any_value, AnyValue, KeyValue};
 use sluice_proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 
 use super::event::{
-    i64_at, job_span_id, outcome, push_i64, push_str, run_span_id, str_at, time_at, trace_id,
-    workflow_name, Delivery, Outcome,
+    i64_at, job_span_id, outcome, push_i64, push_str, run_span_id, split_full_name, str_at,
+    time_at, trace_id, workflow_name, Delivery, Outcome,
 };
 
 /// The log record of one delivery, received at `now` (Unix nanoseconds).
@@ -21,7 +22,7 @@ pub fn logs(d: &Delivery<'_>, now: u64) -> Vec<ResourceLogs> {
     let mut attrs = vec![kv_str("github.event", d.event)];
     push_str(&mut attrs, "github.action", d.action());
     push_str(&mut attrs, "github.delivery", d.delivery_id);
-    push_str(&mut attrs, "vcs.repository.name", d.repository());
+    d.push_repository(&mut attrs);
     push_str(&mut attrs, "github.sender", str_at(p, &["sender", "login"]));
     let repo = d.repository().unwrap_or("an unknown repository");
     let action = d.action().map(|a| format!(" {a}")).unwrap_or_default();
@@ -117,7 +118,19 @@ pub fn logs(d: &Delivery<'_>, now: u64) -> Vec<ResourceLogs> {
         }
         "push" => {
             let git_ref = str_at(p, &["ref"]).unwrap_or("?");
-            push_str(&mut attrs, "vcs.ref.head.name", Some(git_ref));
+            // `refs/heads/main` → `main` (branch), `refs/tags/v1` → `v1` (tag), as the
+            // semantic conventions name a ref.
+            let (name, kind) = match (
+                git_ref.strip_prefix("refs/heads/"),
+                git_ref.strip_prefix("refs/tags/"),
+            ) {
+                (Some(branch), _) => (branch, Some("branch")),
+                (_, Some(tag)) => (tag, Some("tag")),
+                _ => (git_ref, None),
+            };
+            push_str(&mut attrs, "vcs.ref.head.name", Some(name));
+            push_str(&mut attrs, "vcs.ref.head.type", kind);
+            push_str(&mut attrs, "vcs.ref.head.revision", str_at(p, &["after"]));
             let commits = p
                 .get("commits")
                 .and_then(Value::as_array)
@@ -201,7 +214,9 @@ pub fn ci_event_logs(event: &Value, service_name: &str, now: u64) -> Vec<Resourc
     let repository = str_at(event, &["repository"]).unwrap_or("?");
     let mut attrs = vec![kv_str("github.event", event_name)];
     push_str(&mut attrs, "github.delivery", str_at(event, &["event_id"]));
-    push_str(&mut attrs, "vcs.repository.name", Some(repository));
+    let (owner, name) = split_full_name(repository);
+    push_str(&mut attrs, "vcs.repository.name", Some(name));
+    push_str(&mut attrs, "vcs.owner.name", owner);
     if let Some(obj) = event.as_object() {
         for (k, v) in obj {
             let value = match v {
@@ -236,7 +251,8 @@ pub fn ci_event_logs(event: &Value, service_name: &str, now: u64) -> Vec<Resourc
         service_name
     };
     let mut res = vec![kv_str("service.name", service)];
-    res.push(kv_str("vcs.repository.name", repository));
+    push_str(&mut res, "vcs.repository.name", Some(name));
+    push_str(&mut res, "vcs.owner.name", owner);
     vec![ResourceLogs {
         resource: Some(sluice_pipeline::otlp::resource(res)),
         scope_logs: vec![ScopeLogs {

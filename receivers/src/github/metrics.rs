@@ -5,15 +5,18 @@
 //! | metric | type, unit | from |
 //! |---|---|---|
 //! | `cicd.pipeline.run.duration` | histogram, s | completed run: `updated_at − run_started_at` |
-//! | `cicd.pipeline.run.queue.duration` | histogram, s | completed run: `run_started_at − created_at` |
+//! | `cicd.pipeline.run.queue.duration` | histogram, s | completed first attempt only (a re-run's `created_at` is its first attempt's): `run_started_at − created_at` |
 //! | `cicd.pipeline.run.completed` | counter | completed runs, by conclusion |
 //! | `cicd.pipeline.task.run.duration` | histogram, s | completed job: `completed_at − started_at` |
 //! | `cicd.pipeline.task.run.queue.duration` | histogram, s | completed job: `started_at − created_at` |
 //! | `cicd.pipeline.task.run.completed` | counter | completed jobs, by conclusion |
 //! | `github.package.published` | counter | `registry_package` `published`/`updated` |
 //!
-//! Attributes: `vcs.repository.name`, `cicd.pipeline.name` (workflow), `cicd.pipeline.task.name`
-//! (job), `cicd.worker.labels` (runner labels, sorted, comma-joined), `cicd.pipeline.result`
+//! Attributes: `vcs.repository.name` (the repository's name without its owner, as the semantic
+//! conventions define it) and `vcs.owner.name`, `cicd.pipeline.name` (workflow),
+//! `cicd.pipeline.task.name` (job), `github.runner.labels` (runner labels, sorted,
+//! comma-joined), `cicd.pipeline.run.state` on the histograms (`pending` for queue time,
+//! `executing` for durations), `cicd.pipeline.result`
 //! (conclusion, semantic-conventions word), `github.conclusion` (GitHub's word),
 //! `vcs.ref.head.name` (head branch); for packages `github.package.type`,
 //! `github.package.name`, `github.package.ecosystem`, `github.action`.
@@ -27,7 +30,7 @@ use sluice_proto::metrics::v1::{
 };
 
 use super::event::{
-    ordered, push_str, semconv_result, str_at, strings_at, time_at, workflow_name, Delivery,
+    i64_at, ordered, push_str, semconv_result, str_at, strings_at, time_at, workflow_name, Delivery,
 };
 
 /// Bucket bounds of every duration histogram, in seconds: 1 s to 6 h.
@@ -71,7 +74,7 @@ fn completed(v: &Value) -> bool {
 
 fn common(d: &Delivery<'_>, v: &Value) -> Vec<KeyValue> {
     let mut attrs = Vec::new();
-    push_str(&mut attrs, "vcs.repository.name", d.repository());
+    d.push_repository(&mut attrs);
     push_str(&mut attrs, "vcs.ref.head.name", str_at(v, &["head_branch"]));
     let conclusion = str_at(v, &["conclusion"]);
     push_str(
@@ -98,15 +101,20 @@ fn run_metrics(d: &Delivery<'_>, run: &Value, now: u64) -> Vec<Metric> {
             "cicd.pipeline.run.duration",
             "Duration of a workflow run attempt, from its start to its completion.",
             &attrs,
+            "executing",
             s,
             e,
         ));
     }
-    if let Some((c, s)) = created.zip(started) {
+    // A re-run's `created_at` is its first attempt's: `run_started_at - created_at` would count
+    // the whole first attempt as queue time, so only a first attempt has a run queue time.
+    let first_attempt = i64_at(run, &["run_attempt"]).is_none_or(|a| a <= 1);
+    if let Some((c, s)) = created.zip(started).filter(|_| first_attempt) {
         out.push(histogram(
             "cicd.pipeline.run.queue.duration",
             "Time a workflow run waited from its creation to its start.",
             &attrs,
+            "pending",
             c,
             s,
         ));
@@ -138,7 +146,7 @@ fn job_metrics(d: &Delivery<'_>, job: &Value, now: u64) -> Vec<Metric> {
     let mut labels = strings_at(job, &["labels"]);
     labels.sort_unstable();
     if !labels.is_empty() {
-        attrs.push(kv_str("cicd.worker.labels", labels.join(",")));
+        attrs.push(kv_str("github.runner.labels", labels.join(",")));
     }
     let created = time_at(job, &["created_at"]);
     let started = time_at(job, &["started_at"]);
@@ -149,6 +157,7 @@ fn job_metrics(d: &Delivery<'_>, job: &Value, now: u64) -> Vec<Metric> {
             "cicd.pipeline.task.run.duration",
             "Duration of a workflow job, from its start on a runner to its completion.",
             &attrs,
+            "executing",
             s,
             e,
         ));
@@ -158,6 +167,7 @@ fn job_metrics(d: &Delivery<'_>, job: &Value, now: u64) -> Vec<Metric> {
             "cicd.pipeline.task.run.queue.duration",
             "Time a workflow job waited for a runner, from its creation to its start.",
             &attrs,
+            "pending",
             c,
             s,
         ));
@@ -185,12 +195,16 @@ fn package_metrics(d: &Delivery<'_>, now: u64) -> Vec<Metric> {
         return Vec::new();
     };
     let mut attrs = Vec::new();
-    push_str(&mut attrs, "vcs.repository.name", d.repository());
+    d.push_repository(&mut attrs);
     push_str(&mut attrs, "github.action", action);
+    // GitHub spells types in either case (`CONTAINER` in `registry_package`, `container` in
+    // `package` deliveries): one series per type.
     push_str(
         &mut attrs,
         "github.package.type",
-        str_at(pkg, &["package_type"]),
+        str_at(pkg, &["package_type"])
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
     );
     push_str(&mut attrs, "github.package.name", str_at(pkg, &["name"]));
     push_str(
@@ -210,8 +224,20 @@ fn package_metrics(d: &Delivery<'_>, now: u64) -> Vec<Metric> {
     )]
 }
 
-fn histogram(name: &str, description: &str, attrs: &[KeyValue], start: u64, end: u64) -> Metric {
+/// A one-observation histogram; `state` is its `cicd.pipeline.run.state` (`pending` for the
+/// time in a queue, `executing` for the run itself), as the semantic conventions'
+/// `cicd.pipeline.run.duration` requires.
+fn histogram(
+    name: &str,
+    description: &str,
+    attrs: &[KeyValue],
+    state: &str,
+    start: u64,
+    end: u64,
+) -> Metric {
     let (start, end) = ordered(start, end);
+    let mut attrs = attrs.to_vec();
+    attrs.push(kv_str("cicd.pipeline.run.state", state));
     let seconds = (end - start) as f64 / 1e9;
     let mut bucket_counts = vec![0u64; DURATION_BOUNDS.len() + 1];
     let bucket = DURATION_BOUNDS
@@ -225,7 +251,7 @@ fn histogram(name: &str, description: &str, attrs: &[KeyValue], start: u64, end:
         unit: "s".to_string(),
         data: Some(metric::Data::Histogram(Histogram {
             data_points: vec![HistogramDataPoint {
-                attributes: attrs.to_vec(),
+                attributes: attrs,
                 start_time_unix_nano: start,
                 time_unix_nano: end,
                 count: 1,

@@ -9,14 +9,16 @@
 //!   `repository` (strings), answered `202 {"ok":true,…}` and emitted as a log record.
 //! - **Security**: HMAC-SHA256 of the exact raw body under `secret`, compared in constant time
 //!   with `X-Hub-Signature-256`; a missing, malformed or wrong signature is `401` and nothing is
-//!   emitted; the SHA-1 `X-Hub-Signature` alone is never accepted. Without a secret the
+//!   emitted (missing or malformed before the body is read); the SHA-1 `X-Hub-Signature` alone
+//!   is never accepted. The body limit is enforced while reading. Without a secret the
 //!   receiver refuses to start unless `insecure_skip_verify: true` (then it warns at start).
 //!   Replay protection: the ids (`X-GitHub-Delivery`) of deliveries every pipeline accepted are
 //!   remembered (bounded count, `ttl`); a repeat is answered `200` and not emitted again, while a
 //!   delivery refused with `503` is forgotten so its redelivery is processed.
 //! - **Statuses**: `202` accepted; `200` for `ping`, duplicates and ignored events (not in
 //!   `events`, or nothing to emit for the pipelines this receiver feeds); `400` malformed JSON,
-//!   a missing `X-GitHub-Event` or required header; `401` bad signature or bearer token; `413`
+//!   a missing `X-GitHub-Event` or required header, or a body slower than `read_timeout`
+//!   (default 10 s); `401` bad signature or bearer token; `413`
 //!   over `max_body_bytes`; `415` another content type; `503` + `Retry-After: 1` when a
 //!   pipeline stayed full for 3 s (or the same delivery is being processed). The answer is
 //!   given once the data is handed to the pipelines, never after export: well within GitHub's
@@ -39,7 +41,10 @@
 //! With `sha256(s)` the SHA-256 digest of the ASCII string `s` and decimal integers:
 //! - trace id = `sha256("{run_id}{run_attempt}t")[0..16]` (GitHub's `workflow_run.id` /
 //!   `workflow_job.run_id` and `run_attempt`, default 1): every event of one run attempt lands
-//!   in one trace without state. This is the Collector's githubreceiver derivation.
+//!   in one trace without state, and each attempt of a re-run is a trace of its own. This is
+//!   the Collector's githubreceiver derivation, kept for compatibility although the two numbers
+//!   run together (run `12345` attempt `12` = run `123451` attempt `2`; with today's 10- and
+//!   11-digit run ids only attempts of 10 or more can meet another run's id).
 //! - run (root) span id = `sha256("{run_id}{run_attempt}s")[8..16]` (as the Collector);
 //! - job span id = `sha256("{job_id}-j")[8..16]`, queue span id = `sha256("{job_id}-q")[8..16]`
 //!   (`workflow_job.id`, as the Collector with its check-run-id ids);
@@ -51,9 +56,10 @@
 //!
 //! Self-telemetry: `sluice_receiver_github_requests{receiver,event,status}` counts every request
 //! by event name (`unverified` before the signature is checked, `other` for names that are not
-//! `lower_snake_case`) and outcome (`accepted`, `ping`, `duplicate`, `ignored`, `unauthorized`,
-//! `malformed`, `too_large`, `unsupported_media_type`, `refused`); accepted and refused items are
-//! counted in `sluice_receiver_accepted_*` / `sluice_receiver_refused_*`.
+//! `lower_snake_case`, and for new names once 512 series exist) and outcome (`accepted`,
+//! `ping`, `duplicate`, `ignored`, `unauthorized`, `malformed`, `too_large`,
+//! `unsupported_media_type`, `refused`); accepted and refused items are counted in
+//! `sluice_receiver_accepted_*` / `sluice_receiver_refused_*`.
 //!
 //! ```yaml
 //! receivers:
@@ -77,7 +83,7 @@ mod traces;
 
 pub use config::{
     GithubReceiverConfig, ReplayProtectionConfig, DEFAULT_CI_EVENTS_PATH, DEFAULT_ENDPOINT,
-    DEFAULT_HEALTH_PATH, DEFAULT_MAX_BODY_BYTES, DEFAULT_PATH,
+    DEFAULT_HEALTH_PATH, DEFAULT_MAX_BODY_BYTES, DEFAULT_PATH, DEFAULT_READ_TIMEOUT,
 };
 pub use dedup::{DeliveryCache, Seen};
 pub use error::GithubReceiverError;

@@ -35,11 +35,24 @@ impl SignatureVerifier {
 
     /// Checks `header` (the `X-Hub-Signature-256` value, if any) against `body`.
     pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> Result<()> {
+        let expected = Self::expected(header)?;
+        self.verify_expected(&expected, body)
+    }
+
+    /// The signature a request claims (`X-Hub-Signature-256`), checked for presence and form
+    /// only: cheap, so a request without a well-formed signature is refused before its body is
+    /// read.
+    pub fn expected(header: Option<&[u8]>) -> Result<[u8; 32]> {
         let header = header.ok_or(GithubReceiverError::MissingSignature)?;
-        let expected = parse_signature(header).ok_or(GithubReceiverError::MalformedSignature)?;
+        parse_signature(header).ok_or(GithubReceiverError::MalformedSignature)
+    }
+
+    /// Checks a claimed signature (from [`SignatureVerifier::expected`]) against `body`, in
+    /// constant time.
+    pub fn verify_expected(&self, expected: &[u8; 32], body: &[u8]) -> Result<()> {
         let mut mac = self.mac.clone();
         mac.update(body);
-        mac.verify_slice(&expected)
+        mac.verify_slice(expected)
             .map_err(|_| GithubReceiverError::BadSignature)
     }
 }

@@ -69,6 +69,7 @@ fn config_file_parses_with_every_option() {
     assert_eq!(c.path, "/github/webhook");
     assert_eq!(c.health_path, "/healthz");
     assert_eq!(c.max_body_bytes, 1_048_576);
+    assert_eq!(c.read_timeout, Duration::from_secs(3));
     assert_eq!(c.secret, "s3cret");
     assert_eq!(
         c.required_headers
@@ -92,6 +93,20 @@ fn defaults_follow_the_issue_and_github() {
     assert_eq!(c.max_body_bytes, 25 * 1024 * 1024);
     assert_eq!(c.ci_events_path, "/api/ci-events");
     assert!(!c.insecure_skip_verify);
+    assert_eq!(
+        c.read_timeout,
+        Duration::from_secs(10),
+        "GitHub's own timeout"
+    );
+    let zero = GithubReceiverConfig {
+        read_timeout: Duration::ZERO,
+        ..Default::default()
+    };
+    assert!(zero
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("read_timeout"));
 }
 
 #[test]
@@ -570,13 +585,28 @@ fn completed_runs_and_jobs_give_duration_and_queue_histograms_and_counts() {
         panic!("histogram expected");
     };
     let attrs = &h.data_points[0].attributes;
-    assert_eq!(
-        attr_str(attrs, "vcs.repository.name"),
-        Some("Codertocat/Hello-World")
-    );
+    // The semantic conventions' `vcs.repository.name` has no owner; `vcs.owner.name` has it.
+    assert_eq!(attr_str(attrs, "vcs.repository.name"), Some("Hello-World"));
+    // (This octokit example says `Codertocat/Hello-World` but `owner.login: Octocoders`.)
+    assert_eq!(attr_str(attrs, "vcs.owner.name"), Some("Octocoders"));
     assert_eq!(attr_str(attrs, "cicd.pipeline.name"), Some("CodeQL"));
     assert_eq!(attr_str(attrs, "cicd.pipeline.task.name"), Some("linters"));
-    assert_eq!(attr_str(attrs, "cicd.worker.labels"), Some("ubuntu-latest"));
+    assert_eq!(
+        attr_str(attrs, "github.runner.labels"),
+        Some("ubuntu-latest")
+    );
+    // `cicd.pipeline.run.state` as the semantic conventions' duration metric requires it.
+    assert_eq!(
+        attr_str(attrs, "cicd.pipeline.run.state"),
+        Some("executing")
+    );
+    let Some(metric::Data::Histogram(q)) = &job[1].data else {
+        panic!("histogram expected");
+    };
+    assert_eq!(
+        attr_str(&q.data_points[0].attributes, "cicd.pipeline.run.state"),
+        Some("pending")
+    );
     assert_eq!(attr_str(attrs, "cicd.pipeline.result"), Some("success"));
     assert_eq!(attr_str(attrs, "vcs.ref.head.name"), Some("main"));
     assert_eq!(h.data_points[0].count, 1);
@@ -600,6 +630,20 @@ fn a_published_package_is_counted_by_type_and_name() {
         Some("hello-world-npm")
     );
     assert!(s.is_monotonic);
+    // A container published through `registry_package` says `CONTAINER`, the `package` event
+    // says `container`, and `package_version` may be null: one series, no time from it.
+    let mut p = p;
+    p["registry_package"]["package_type"] = "CONTAINER".into();
+    p["registry_package"]["package_version"] = Value::Null;
+    let m = all_metrics("registry_package", &p);
+    let Some(metric::Data::Sum(s)) = &m[0].data else {
+        panic!("sum expected");
+    };
+    assert_eq!(
+        attr_str(&s.data_points[0].attributes, "github.package.type"),
+        Some("container")
+    );
+    assert!(s.data_points[0].time_unix_nano > 0);
 }
 
 #[test]
@@ -1067,14 +1111,61 @@ mod fuzz {
         ]
     }
 
-    fn header_value() -> impl Strategy<Value = Option<String>> {
+    /// Header values as raw bytes: printable text, known values, and arbitrary bytes (obs-text
+    /// above 0x7f, controls; those `HeaderValue` refuses are simply not sent).
+    fn header_value() -> impl Strategy<Value = Option<Vec<u8>>> {
         proptest::option::of(prop_oneof![
-            "[ -~]{0,40}",
-            Just("application/json".to_string()),
-            Just("application/x-www-form-urlencoded".to_string()),
-            Just("workflow_job".to_string()),
-            Just("ping".to_string()),
+            "[ -~]{0,40}".prop_map(String::into_bytes),
+            Just(b"application/json".to_vec()),
+            Just(b"application/x-www-form-urlencoded".to_vec()),
+            Just(b"application/json; charset=\xff".to_vec()),
+            Just(b"workflow_job".to_vec()),
+            Just(b"ping".to_vec()),
+            Just(b"Bearer ci-token".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..48),
         ])
+    }
+
+    /// Extra headers with arbitrary names (valid ones kept) and values, some repeating the
+    /// headers the handler reads.
+    fn extra_headers() -> impl Strategy<Value = Vec<(String, Option<Vec<u8>>)>> {
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    "[a-z0-9-]{1,20}",
+                    Just("x-github-event".to_string()),
+                    Just("x-github-delivery".to_string()),
+                    Just("x-hub-signature-256".to_string()),
+                    Just("x-hub-signature".to_string()),
+                    Just("content-type".to_string()),
+                    Just("authorization".to_string()),
+                    Just("x-github-hook-installation-target-id".to_string()),
+                ],
+                header_value(),
+            ),
+            0..4,
+        )
+    }
+
+    fn put(h: &mut HeaderMap, name: &str, v: &Option<Vec<u8>>, append: bool) {
+        let Ok(name) = axum::http::HeaderName::from_bytes(name.as_bytes()) else {
+            return;
+        };
+        if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_bytes(v).ok()) {
+            if append {
+                h.append(name, v);
+            } else {
+                h.insert(name, v);
+            }
+        }
+    }
+
+    fn check(status: StatusCode, response: &axum::response::Response) -> Result<(), TestCaseError> {
+        prop_assert!(DOCUMENTED.contains(&status), "{:?}", status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            prop_assert!(response.headers().contains_key("retry-after"));
+        }
+        Ok(())
     }
 
     proptest! {
@@ -1084,18 +1175,20 @@ mod fuzz {
         fn the_handler_never_panics_and_answers_a_documented_status(
             body in body(),
             content_type in prop_oneof![
-                3 => Just(Some("application/json".to_string())),
+                3 => Just(Some(b"application/json".to_vec())),
                 1 => header_value(),
             ],
             event in prop_oneof![
                 3 => proptest::sample::select(vec!["workflow_job", "workflow_run", "push", "ping",
-                    "registry_package", "check_run"]).prop_map(|e| Some(e.to_string())),
+                    "registry_package", "check_run"]).prop_map(|e| Some(e.as_bytes().to_vec())),
                 1 => header_value(),
             ],
             delivery in header_value(),
             sign_it in proptest::bool::weighted(0.8),
             raw_signature in header_value(),
             length in proptest::option::of(any::<u32>()),
+            extra in extra_headers(),
+            with_required in proptest::bool::weighted(0.2),
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -1106,40 +1199,409 @@ mod fuzz {
                 GithubReceiverConfig {
                     secret: SECRET.into(),
                     max_body_bytes: 64 * 1024,
+                    bearer_token: "ci-token".into(),
+                    required_headers: if with_required {
+                        [("X-GitHub-Hook-Installation-Target-Id".to_string(), "2010729".to_string())]
+                            .into_iter()
+                            .collect()
+                    } else {
+                        Default::default()
+                    },
                     ..Default::default()
                 },
                 1,
                 &Signal::ALL,
             );
             let mut h = HeaderMap::new();
-            let mut put = |name: &'static str, v: &Option<String>| {
-                if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                    h.insert(name, v);
-                }
-            };
-            put("content-type", &content_type);
-            put("x-github-event", &event);
-            put("x-github-delivery", &delivery);
+            put(&mut h, "content-type", &content_type, false);
+            put(&mut h, "x-github-event", &event, false);
+            put(&mut h, "x-github-delivery", &delivery, false);
             if sign_it {
-                put("x-hub-signature-256", &Some(sign(SECRET, &body)));
+                put(&mut h, "x-hub-signature-256", &Some(sign(SECRET, &body).into_bytes()), false);
             } else {
-                put("x-hub-signature-256", &raw_signature);
+                put(&mut h, "x-hub-signature-256", &raw_signature, false);
             }
-            put("content-length", &length.map(|l| l.to_string()));
-            let status = runtime.block_on(async {
-                // Twice: the second may be a duplicate or meet a full pipeline.
-                let a = r.post(&h, &body).await;
-                let b = r.post(&h, &body).await;
-                (a, b)
+            put(&mut h, "content-length", &length.map(|l| l.to_string().into_bytes()), false);
+            for (name, value) in &extra {
+                put(&mut h, name, value, true);
+            }
+            // (An extra `x-hub-signature-256` is appended after the first: the first counts.)
+            let signed = sign_it;
+            let (a, b, c) = runtime.block_on(async {
+                // Twice: the second may be a duplicate or meet a full pipeline. And the same
+                // request on the bearer-token path.
+                let a = r.handler.handle_webhook(&h, Body::from(body.clone())).await;
+                let b = r.handler.handle_webhook(&h, Body::from(body.clone())).await;
+                let c = r.handler.handle_ci_event(&h, Body::from(body.clone())).await;
+                (a, b, c)
             });
-            prop_assert!(DOCUMENTED.contains(&status.0), "{:?}", status.0);
-            prop_assert!(DOCUMENTED.contains(&status.1), "{:?}", status.1);
-            if !sign_it {
-                prop_assert!(status.0 != StatusCode::ACCEPTED);
+            check(a.status(), &a)?;
+            check(b.status(), &b)?;
+            check(c.status(), &c)?;
+            if !signed {
+                prop_assert!(a.status() != StatusCode::ACCEPTED);
             }
             for s in Signal::ALL {
                 r.drain(s);
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review fixes: re-runs, completed jobs with missing parts, semantic-convention names.
+
+fn testdata_json(name: &str) -> Value {
+    serde_json::from_str(&testdata(name)).unwrap()
+}
+
+fn has_attr(span: &Span, key: &str) -> bool {
+    span.attributes.iter().any(|kv| kv.key == key)
+}
+
+#[test]
+fn a_rerun_is_its_own_trace_and_its_jobs_join_it() {
+    let run = all_spans(
+        "workflow_run",
+        &testdata_json("workflow_run.completed.rerun.json"),
+    );
+    assert_eq!(run.len(), 1);
+    let root = &run[0];
+    assert_eq!(root.trace_id, trace_id(5_555_512_345, 2).to_vec());
+    assert_ne!(root.trace_id, trace_id(5_555_512_345, 1).to_vec());
+    assert_eq!(root.name, "Fix the flaky test", "a null name falls back");
+    assert_eq!(root.links.len(), 1);
+    assert_eq!(root.links[0].trace_id, trace_id(5_555_512_345, 1).to_vec());
+    assert_eq!(sa(root, "cicd.pipeline.result"), Some("timeout"));
+    assert_eq!(sa(root, "error.type"), Some("timed_out"));
+    assert_eq!(sa(root, "vcs.ref.head.name"), Some("feature/x"));
+    // Its `created_at` is the first attempt's: no run queue time from it (it would be ~20 min
+    // here), but its duration from `run_started_at`.
+    let metrics = all_metrics(
+        "workflow_run",
+        &testdata_json("workflow_run.completed.rerun.json"),
+    );
+    assert!(histogram_sum(&metrics, "cicd.pipeline.run.queue.duration").is_none());
+    assert_eq!(
+        histogram_sum(&metrics, "cicd.pipeline.run.duration"),
+        Some(192.0)
+    );
+    let jobs = all_spans(
+        "workflow_job",
+        &testdata_json("workflow_job.completed.edge-cases.json"),
+    );
+    assert!(jobs.iter().all(|s| s.trace_id == root.trace_id));
+    assert_eq!(jobs[0].parent_span_id, root.span_id);
+}
+
+#[test]
+fn a_completed_job_with_null_conclusion_and_unfinished_steps_has_only_sound_spans() {
+    let p = testdata_json("workflow_job.completed.edge-cases.json");
+    let spans = all_spans("workflow_job", &p);
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    // No span for the step without an end, the queued step, or the 1970 start.
+    assert_eq!(
+        names,
+        [
+            "build (ubuntu, 3.12)",
+            "queue build (ubuntu, 3.12)",
+            "Set up job",
+            "Upload",
+            "Post"
+        ]
+    );
+    let min = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    for s in &spans {
+        assert!(s.start_time_unix_nano > min, "{}", s.name);
+        assert!(s.end_time_unix_nano >= s.start_time_unix_nano, "{}", s.name);
+    }
+    let job = &spans[0];
+    // `started_at` before `created_at`: the job span starts at the earlier, so it contains
+    // its queue span.
+    assert_eq!(
+        job.start_time_unix_nano,
+        parse_rfc3339("2024-05-02T09:00:03Z").unwrap()
+    );
+    assert_eq!(
+        job.status.as_ref().unwrap().code,
+        SpanStatus::Unset as i32,
+        "a null conclusion is not an error"
+    );
+    assert!(!has_attr(job, "cicd.pipeline.task.run.result"));
+    assert!(!has_attr(job, "error.type"));
+    assert_eq!(
+        sa(job, "cicd.worker.id"),
+        Some("7"),
+        "a string, as in semconv"
+    );
+    let queue = &spans[1];
+    assert_eq!(queue.start_time_unix_nano, queue.end_time_unix_nano);
+    assert!(!has_attr(queue, "cicd.pipeline.task.type"));
+    assert_eq!(sa(queue, "github.job.phase"), Some("queue"));
+    let post = &spans[4];
+    assert_eq!(post.span_id, event::step_span_id(30_433_642, 6).to_vec());
+    assert_eq!(sa(post, "error.type"), Some("failure"));
+    // Metrics: a count and sound histograms, nothing negative.
+    let metrics = all_metrics("workflow_job", &p);
+    assert_eq!(
+        histogram_sum(&metrics, "cicd.pipeline.task.run.queue.duration"),
+        Some(0.0)
+    );
+    assert_eq!(
+        histogram_sum(&metrics, "cicd.pipeline.task.run.duration"),
+        Some(177.0)
+    );
+    // Without `completed_at` (status completed all the same): no job span at all, and the
+    // completion is still counted.
+    let mut p = p;
+    p["workflow_job"]["completed_at"] = Value::Null;
+    let spans = all_spans("workflow_job", &p);
+    assert!(spans.iter().all(|s| s.name != "build (ubuntu, 3.12)"));
+    for s in &spans {
+        assert!(s.start_time_unix_nano > min, "{}", s.name);
+        assert!(s.end_time_unix_nano >= s.start_time_unix_nano, "{}", s.name);
+    }
+    let metrics = all_metrics("workflow_job", &p);
+    assert!(metrics
+        .iter()
+        .any(|m| m.name == "cicd.pipeline.task.run.completed"));
+    assert!(histogram_sum(&metrics, "cicd.pipeline.task.run.duration").is_none());
+}
+
+#[test]
+fn repository_owner_and_refs_use_the_semantic_conventions() {
+    let p = testdata_json("workflow_job.completed.edge-cases.json");
+    let d = delivery("workflow_job", &p);
+    let resource = d.resource();
+    assert_eq!(
+        attr_str(&resource.attributes, "vcs.repository.name"),
+        Some("octo-repo")
+    );
+    assert_eq!(
+        attr_str(&resource.attributes, "vcs.owner.name"),
+        Some("octo-org")
+    );
+    assert_eq!(
+        attr_str(&resource.attributes, "service.name"),
+        Some("octo-org/octo-repo")
+    );
+    let logs = all_logs("workflow_job", &p);
+    assert_eq!(
+        attr_str(&logs[0].attributes, "vcs.repository.name"),
+        Some("octo-repo")
+    );
+    // An organization's delivery without a repository: the organization is the owner.
+    let org = serde_json::json!({ "action": "published",
+        "organization": { "login": "octo-org" }, "package": { "name": "p" } });
+    let d = delivery("package", &org);
+    assert_eq!(
+        attr_str(&d.resource().attributes, "vcs.owner.name"),
+        Some("octo-org")
+    );
+    assert_eq!(
+        attr_str(&d.resource().attributes, "service.name"),
+        Some("github")
+    );
+    // A push names its ref without `refs/tags/` and says it is a tag.
+    let push = all_logs("push", &json("push.payload.json"));
+    assert_eq!(
+        attr_str(&push[0].attributes, "vcs.ref.head.name"),
+        Some("simple-tag")
+    );
+    assert_eq!(
+        attr_str(&push[0].attributes, "vcs.ref.head.type"),
+        Some("tag")
+    );
+    // A CI event's `owner/repo` is split the same way.
+    let ci = logs::ci_event_logs(
+        &serde_json::json!({ "event_id": "e1", "event_name": "step",
+            "repository": "octo-org/octo-repo" }),
+        "",
+        1,
+    );
+    let record = &ci[0].scope_logs[0].log_records[0];
+    assert_eq!(
+        attr_str(&record.attributes, "vcs.repository.name"),
+        Some("octo-repo")
+    );
+    assert_eq!(
+        attr_str(&record.attributes, "vcs.owner.name"),
+        Some("octo-org")
+    );
+}
+
+#[tokio::test]
+async fn request_counters_are_bounded_whatever_event_names_arrive() {
+    // Without a secret anyone can invent event names: the series stop growing at the bound.
+    let r = rig_with(
+        GithubReceiverConfig {
+            insecure_skip_verify: true,
+            ..Default::default()
+        },
+        1,
+        &[],
+    );
+    let body = b"{}";
+    for i in 0..(super::http::MAX_COUNTERS + 100) {
+        let mut h = headers("push", &format!("c-{i}"), body);
+        h.insert(
+            "x-github-event",
+            HeaderValue::from_str(&format!("event_{i}")).unwrap(),
+        );
+        assert_eq!(
+            r.post(&h, body).await,
+            StatusCode::OK,
+            "ignored: no pipelines"
+        );
+    }
+    assert_eq!(r.requests("event_0", "ignored"), 1);
+    assert_eq!(r.requests("other", "ignored"), 100);
+    assert_eq!(r.handler.request_series(), super::http::MAX_COUNTERS + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing the conversion: GitHub-shaped payloads with any field replaced by any JSON value
+// (null, wrong types, odd or pre-1970 timestamps) never panic, never give a negative or
+// pre-2000 span, and never a negative duration.
+
+mod fuzz_conversion {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn timestamp() -> impl Strategy<Value = String> {
+        "(19|20|00|99)[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{1,12})?(Z|[+-][0-2][0-9]:[0-5][0-9])?"
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            timestamp().prop_map(Value::from),
+            proptest::sample::select(vec![
+                "completed",
+                "queued",
+                "waiting",
+                "in_progress",
+                "success",
+                "failure",
+                "skipped",
+                "cancelled",
+                "timed_out",
+                "",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const KEYS: &[&str] = &[
+        "status",
+        "conclusion",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "run_started_at",
+        "updated_at",
+        "id",
+        "run_id",
+        "run_attempt",
+        "steps",
+        "name",
+        "display_title",
+        "labels",
+        "number",
+        "head_branch",
+        "runner_id",
+        "package_version",
+        "package_type",
+        "repository",
+    ];
+
+    fn payloads() -> Vec<(&'static str, &'static str, Value)> {
+        vec![
+            (
+                "workflow_job",
+                "workflow_job",
+                json("workflow_job.completed.success.with-organization.payload.json"),
+            ),
+            (
+                "workflow_job",
+                "workflow_job",
+                testdata_json("workflow_job.completed.edge-cases.json"),
+            ),
+            (
+                "workflow_run",
+                "workflow_run",
+                json("workflow_run.completed.payload.json"),
+            ),
+            (
+                "workflow_run",
+                "workflow_run",
+                testdata_json("workflow_run.completed.rerun.json"),
+            ),
+            (
+                "registry_package",
+                "registry_package",
+                json("registry_package.published.docker.payload.json"),
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_field_of_any_type_gives_sound_telemetry_or_none(
+            which in 0usize..5,
+            edits in proptest::collection::vec(
+                (proptest::sample::select(KEYS), any::<Option<u8>>(), value()),
+                1..6,
+            ),
+        ) {
+            let (event, key, mut p) = payloads().swap_remove(which);
+            for (field, step, v) in edits {
+                let target = &mut p[key];
+                match (step, target.get_mut("steps").and_then(Value::as_array_mut)) {
+                    (Some(i), Some(steps)) if !steps.is_empty() => {
+                        let n = steps.len();
+                        if let Some(o) = steps[usize::from(i) % n].as_object_mut() {
+                            o.insert(field.to_string(), v);
+                        }
+                    }
+                    _ => {
+                        if let Some(o) = target.as_object_mut() {
+                            o.insert(field.to_string(), v);
+                        }
+                    }
+                }
+            }
+            let y2000 = 946_684_800_000_000_000u64;
+            for s in all_spans(event, &p) {
+                prop_assert!(s.start_time_unix_nano >= y2000, "{}", s.name);
+                prop_assert!(s.end_time_unix_nano >= s.start_time_unix_nano, "{}", s.name);
+                prop_assert_eq!(s.trace_id.len(), 16);
+                prop_assert_eq!(s.span_id.len(), 8);
+            }
+            for m in all_metrics(event, &p) {
+                if let Some(metric::Data::Histogram(h)) = &m.data {
+                    for dp in &h.data_points {
+                        prop_assert!(dp.sum.unwrap_or(0.0) >= 0.0, "{}", m.name);
+                        prop_assert!(dp.time_unix_nano >= dp.start_time_unix_nano);
+                        prop_assert!(dp.start_time_unix_nano >= y2000);
+                    }
+                }
+            }
+            prop_assert_eq!(all_logs(event, &p).len(), 1);
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `status: completed`, or `action: queued` with `status: waiting`).
 //!
 //! - A completed run yields its root span (`run_started_at` → `updated_at`).
-//! - A completed job yields a job span (`created_at` → `completed_at`, child of the run's root
+//! - A completed job yields a job span (the earlier of `created_at` and `started_at` →
+//!   `completed_at`, child of the run's root
 //!   span), a `queue` span (`created_at` → `started_at`) and a span per step with both
 //!   timestamps, children of the job span.
 //!
@@ -18,9 +19,9 @@ use sluice_proto::trace::v1::status::StatusCode;
 use sluice_proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 use super::event::{
-    at, i64_at, job_span_id, kv_strings, ordered, outcome, push_i64, push_str, queue_span_id,
-    run_span_id, semconv_result, step_span_id, str_at, strings_at, time_at, trace_id,
-    workflow_name, Delivery, Outcome,
+    at, i64_at, job_span_id, kv_strings, ordered, outcome, push_error_type, push_i64, push_str,
+    queue_span_id, run_span_id, semconv_result, step_span_id, str_at, strings_at, time_at,
+    trace_id, workflow_name, Delivery, Outcome,
 };
 
 /// The spans of one delivery (empty when it yields none).
@@ -110,6 +111,7 @@ fn run_spans(d: &Delivery<'_>, run: &Value) -> Vec<Span> {
         conclusion.map(semconv_result),
     );
     push_str(&mut attrs, "github.conclusion", conclusion);
+    push_error_type(&mut attrs, conclusion);
     push_str(&mut attrs, "github.event", str_at(run, &["event"]));
     push_str(
         &mut attrs,
@@ -185,7 +187,12 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
     let mut out = Vec::new();
 
     // The job span: created (queued) → completed, so it contains the queue and the steps.
-    if let Some((start, end)) = created.or(started).zip(completed_at) {
+    // (GitHub reports `started_at` a little before `created_at` for some jobs: the earlier.)
+    let job_start = match (created, started) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, s) => c.or(s),
+    };
+    if let Some((start, end)) = job_start.zip(completed_at) {
         let (start, end) = ordered(start, end);
         let mut attrs = common.clone();
         push_str(
@@ -199,6 +206,7 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
             conclusion.map(semconv_result),
         );
         push_str(&mut attrs, "github.conclusion", conclusion);
+        push_error_type(&mut attrs, conclusion);
         push_i64(&mut attrs, "cicd.pipeline.run.attempt", Some(attempt));
         push_str(
             &mut attrs,
@@ -215,7 +223,14 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
             "cicd.worker.name",
             str_at(job, &["runner_name"]),
         );
-        push_i64(&mut attrs, "cicd.worker.id", i64_at(job, &["runner_id"]));
+        // `cicd.worker.id` is a string in the semantic conventions.
+        push_str(
+            &mut attrs,
+            "cicd.worker.id",
+            i64_at(job, &["runner_id"])
+                .map(|id| id.to_string())
+                .as_deref(),
+        );
         push_str(
             &mut attrs,
             "github.runner.group.name",
@@ -248,7 +263,8 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
     if let Some((start, end)) = created.zip(started) {
         let (start, end) = ordered(start, end);
         let mut attrs = common.clone();
-        attrs.push(kv_str("cicd.pipeline.task.type", "queue"));
+        // Not `cicd.pipeline.task.type`: its values are `build`, `test` and `deploy` only.
+        attrs.push(kv_str("github.job.phase", "queue"));
         out.push(Span {
             trace_id: trace.clone(),
             span_id: queue_span_id(job_id).to_vec(),
@@ -287,6 +303,7 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
                 step_conclusion.map(semconv_result),
             );
             push_str(&mut attrs, "github.conclusion", step_conclusion);
+            push_error_type(&mut attrs, step_conclusion);
             out.push(Span {
                 trace_id: trace.clone(),
                 span_id: step_span_id(job_id, number).to_vec(),
