@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sluice_pipeline::runtime::{graph, RunningService};
 use sluice_pipeline::telemetry::Telemetry;
@@ -48,6 +49,14 @@ service:
     logs: {{ receivers: [github], exporters: [collect/logs] }}
 "#
     )
+}
+
+/// A running service with the `github` receiver configured by `extra` (indented lines), its
+/// telemetry and the receiver's address.
+async fn start(sink: &str, extra: &str) -> (RunningService, Arc<Telemetry>, SocketAddr) {
+    let (service, telemetry) = start_yaml(&yaml(sink, extra)).await;
+    let a = addr(&service);
+    (service, telemetry, a)
 }
 
 fn addr(service: &RunningService) -> SocketAddr {
@@ -244,8 +253,7 @@ const FIXTURES: &[(&str, &str, u16, usize, usize, usize)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_gets_its_status_and_telemetry_and_replays_are_not_emitted() {
     let sink = "gh-fixtures";
-    let (service, telemetry) = start_yaml(&yaml(sink, &format!("    secret: {SECRET}"))).await;
-    let a = addr(&service);
+    let (service, telemetry, a) = start(sink, &format!("    secret: {SECRET}")).await;
     let (mut spans, mut points, mut logs) = (0, 0, 0);
     for (i, (file, event, status, s, m, l)) in FIXTURES.iter().enumerate() {
         let body = fixture(file);
@@ -349,9 +357,7 @@ async fn githubs_signed_delivery_verifies_only_byte_for_byte() {
     .collect();
 
     let sink = "gh-signed";
-    let (service, _t) =
-        start_yaml(&yaml(sink, &format!("    secret: \"{PUBLISHED_SECRET}\""))).await;
-    let a = addr(&service);
+    let (service, _t, a) = start(sink, &format!("    secret: \"{PUBLISHED_SECRET}\"")).await;
     let mut flipped = body.clone();
     flipped[body.len() / 2] ^= 0x20;
     let reply = request(a, "POST", "/events", &headers, &flipped).await;
@@ -382,12 +388,11 @@ async fn githubs_signed_delivery_verifies_only_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_their_documented_statuses_over_the_socket() {
     let sink = "gh-bad";
-    let (service, _t) = start_yaml(&yaml(
+    let (service, _t, a) = start(
         sink,
         &format!("    secret: {SECRET}\n    max_body_bytes: 16384"),
-    ))
+    )
     .await;
-    let a = addr(&service);
     let body = fixture("push.payload.json");
     let good = github_headers("push", "bad-1", SECRET, &body);
     let without = |name: &str| -> Vec<(&str, String)> {
@@ -479,12 +484,11 @@ async fn raw_status(addr: SocketAddr, head: String, body: &[u8]) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_or_oversized_bodies_are_refused_without_reading_them_whole() {
     let sink = "gh-early";
-    let (service, _t) = start_yaml(&yaml(
+    let (service, _t, a) = start(
         sink,
         &format!("    secret: {SECRET}\n    max_body_bytes: 16384"),
-    ))
+    )
     .await;
-    let a = addr(&service);
     let head = |extra: &str| {
         format!(
             "POST /events HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\
@@ -528,12 +532,11 @@ async fn unsigned_or_oversized_bodies_are_refused_without_reading_them_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_never_arrives_is_refused_after_read_timeout() {
-    let (service, _t) = start_yaml(&yaml(
+    let (service, _t, a) = start(
         "gh-slow",
         &format!("    secret: {SECRET}\n    read_timeout: 200ms"),
-    ))
+    )
     .await;
-    let a = addr(&service);
     // A well-formed signature and an announced body that is never sent: the connection is not
     // held open (with its buffer) beyond `read_timeout`.
     let head = format!(
@@ -549,12 +552,11 @@ async fn a_body_that_never_arrives_is_refused_after_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_post_ci_events_with_the_bearer_token() {
     let sink = "gh-ci";
-    let (service, _t) = start_yaml(&yaml(
+    let (service, _t, a) = start(
         sink,
         &format!("    secret: {SECRET}\n    bearer_token: t0ken-for-tests"),
-    ))
+    )
     .await;
-    let a = addr(&service);
     let event = br#"{"event_id":"run-1-job-2","event_name":"workflow_job","repository":"octo-org/octo-repo","status":"completed","conclusion":"success"}"#;
     let json = ("Content-Type", "application/json".to_string());
     let reply = request(
@@ -605,8 +607,7 @@ async fn start_err(yaml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_clash_or_a_missing_secret_fails_at_start() {
-    let (service, _t) = start_yaml(&yaml("gh-clash", &format!("    secret: {SECRET}"))).await;
-    let a = addr(&service);
+    let (service, _t, a) = start("gh-clash", &format!("    secret: {SECRET}")).await;
     let clash =
         yaml("gh-clash-2", &format!("    secret: {SECRET}")).replace("127.0.0.1:0", &a.to_string());
     let e = start_err(&clash).await;

@@ -144,23 +144,6 @@ impl GithubReceiverConfig {
     }
 }
 
-/// Checks that `endpoint` is `host:port` with a numeric port (`[::1]:8088` for IPv6).
-fn validate_endpoint(endpoint: &str) -> Result<(), ValidationError> {
-    let expected = || {
-        ValidationError::new(
-            "endpoint",
-            format!("expected `host:port`, like `127.0.0.1:8088`, found `{endpoint}`"),
-        )
-    };
-    let (host, port) = endpoint.rsplit_once(':').ok_or_else(expected)?;
-    let host_ok =
-        !host.is_empty() && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
-    if !host_ok || port.parse::<u16>().is_err() {
-        return Err(expected());
-    }
-    Ok(())
-}
-
 fn validate_path(key: &str, path: &str) -> Result<(), ValidationError> {
     if !path.starts_with('/') || path.contains(['?', '#', ' ', '{', '}', '*']) {
         return Err(ValidationError::new(
@@ -173,7 +156,7 @@ fn validate_path(key: &str, path: &str) -> Result<(), ValidationError> {
 
 impl Validate for GithubReceiverConfig {
     fn validate(&self) -> Result<(), ValidationError> {
-        validate_endpoint(&self.endpoint)?;
+        sluice_pipeline::http::validate_endpoint("endpoint", &self.endpoint, "127.0.0.1:8088")?;
         validate_path("path", &self.path)?;
         validate_path("health_path", &self.health_path)?;
         if self.path == self.health_path {

@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use sluice_pipeline::error::SendError;
+use sluice_pipeline::http::BodyError;
 
 /// Why one request was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,15 @@ impl GithubReceiverError {
             | Self::BadToken => StatusCode::UNAUTHORIZED,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InFlight(_) | Self::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<BodyError> for GithubReceiverError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { limit } => Self::TooLarge { limit },
+            BodyError::Read(message) => Self::Body(message),
         }
     }
 }

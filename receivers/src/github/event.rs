@@ -90,9 +90,12 @@ pub fn split_full_name(full: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// Pushes `error.type` (the conclusion) when the conclusion makes the span an error, as the
-/// semantic conventions require for a failed pipeline run.
-pub fn push_error_type(attrs: &mut Vec<KeyValue>, conclusion: Option<&str>) {
+/// Pushes a run's, job's or step's conclusion onto its span: `result_key` with the semantic
+/// conventions' value, `github.conclusion` as GitHub says it, and `error.type` (the conclusion)
+/// when it makes the span an error, as the conventions require for a failed pipeline run.
+pub fn push_conclusion(attrs: &mut Vec<KeyValue>, result_key: &str, conclusion: Option<&str>) {
+    push_str(attrs, result_key, conclusion.map(semconv_result));
+    push_str(attrs, "github.conclusion", conclusion);
     if outcome(conclusion) == Outcome::Error {
         push_str(attrs, "error.type", conclusion);
     }
@@ -236,6 +239,11 @@ pub enum Outcome {
     Other,
 }
 
+/// Whether a run or job has `status: completed`.
+pub fn completed(v: &Value) -> bool {
+    str_at(v, &["status"]) == Some("completed")
+}
+
 /// Classifies a conclusion.
 pub fn outcome(conclusion: Option<&str>) -> Outcome {
     match conclusion {
@@ -300,6 +308,13 @@ pub fn step_span_id(job_id: i64, number: i64) -> [u8; 8] {
 pub fn push_str(attrs: &mut Vec<KeyValue>, key: &str, value: Option<&str>) {
     if let Some(v) = value.filter(|v| !v.is_empty()) {
         attrs.push(kv_str(key, v));
+    }
+}
+
+/// Pushes, for each `(key, field)`, the string of `v`'s top-level `field` (see [`push_str`]).
+pub fn push_fields(attrs: &mut Vec<KeyValue>, v: &Value, fields: &[(&str, &str)]) {
+    for (key, field) in fields {
+        push_str(attrs, key, str_at(v, &[field]));
     }
 }
 

@@ -13,17 +13,16 @@
 //! stayed full. The answer never waits for export.
 
 use std::collections::HashMap;
-use std::future::poll_fn;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
+use sluice_pipeline::http::read_limited;
 use sluice_pipeline::otlp::now_nanos;
 use sluice_pipeline::runtime::fanout::{Output, Outputs};
 use sluice_pipeline::telemetry::{ComponentTelemetry, Counter};
@@ -365,7 +364,7 @@ impl WebhookHandler {
         })
     }
 
-    /// [`read_limited`] within `read_timeout`.
+    /// [`read_limited`] within `read_timeout` (`413` past `max_body_bytes`, `400` when late).
     async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes> {
         tokio::time::timeout(
             self.read_timeout,
@@ -378,6 +377,7 @@ impl WebhookHandler {
                 self.read_timeout
             ))
         })?
+        .map_err(GithubReceiverError::from)
     }
 
     /// The payload of each signal this receiver feeds.
@@ -490,34 +490,6 @@ fn json_body(headers: &HeaderMap, raw: &Bytes) -> Result<Bytes> {
             other.unwrap_or_default().to_string(),
         )),
     }
-}
-
-/// The most a request's `Content-Length` makes [`read_limited`] allocate before data arrives.
-const PREALLOCATE_MAX: u64 = 256 * 1024;
-
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes (or announces more).
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) || body.size_hint().lower() > limit as u64 {
-        return Err(GithubReceiverError::TooLarge { limit });
-    }
-    let mut body = pin!(body);
-    // `Content-Length` is the sender's word, read before any signature is checked: it sizes
-    // the first allocation only up to `PREALLOCATE_MAX`, the rest grows with the data received.
-    let mut buf = Vec::with_capacity(announced.map_or(0, |n| n.min(PREALLOCATE_MAX) as usize));
-    while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        let frame = frame.map_err(|e| GithubReceiverError::Body(e.to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(GithubReceiverError::TooLarge { limit });
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(Bytes::from(buf))
 }
 
 /// The router: the webhook path, the health path, and the CI events path when a bearer token

@@ -10,10 +10,11 @@ use serde_json::Value;
 use sluice_pipeline::otlp::{kv_str, scope};
 use sluice_proto::common::v1::{any_value, AnyValue, KeyValue};
 use sluice_proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use sluice_proto::resource::v1::Resource;
 
 use super::event::{
-    i64_at, job_span_id, outcome, push_i64, push_str, run_span_id, split_full_name, str_at,
-    time_at, trace_id, workflow_name, Delivery, Outcome,
+    i64_at, job_span_id, outcome, push_fields, push_i64, push_str, run_span_id, split_full_name,
+    str_at, time_at, trace_id, workflow_name, Delivery, Outcome,
 };
 
 /// The log record of one delivery, received at `now` (Unix nanoseconds).
@@ -67,15 +68,13 @@ pub fn logs(d: &Delivery<'_>, now: u64) -> Vec<ResourceLogs> {
                 let (status, conclusion) = status_conclusion(job, &mut attrs, &mut severity);
                 let name = str_at(job, &["name"]).unwrap_or("?");
                 push_str(&mut attrs, "cicd.pipeline.task.name", Some(name));
-                push_str(
+                push_fields(
                     &mut attrs,
-                    "cicd.pipeline.name",
-                    str_at(job, &["workflow_name"]),
-                );
-                push_str(
-                    &mut attrs,
-                    "cicd.worker.name",
-                    str_at(job, &["runner_name"]),
+                    job,
+                    &[
+                        ("cicd.pipeline.name", "workflow_name"),
+                        ("cicd.worker.name", "runner_name"),
+                    ],
                 );
                 if let Some(id) = i64_at(job, &["id"]) {
                     attrs.push(kv_str("cicd.pipeline.task.run.id", id.to_string()));
@@ -159,6 +158,29 @@ pub fn logs(d: &Delivery<'_>, now: u64) -> Vec<ResourceLogs> {
     };
 
     let record = LogRecord {
+        trace_id: trace,
+        span_id: span,
+        ..record(
+            (time, now),
+            severity,
+            body,
+            attrs,
+            format!("github.{}", d.event),
+        )
+    };
+    in_resource(d.resource(), record)
+}
+
+/// A record of `event_name` with the summary `body`, at `time` and observed at `now` (Unix
+/// nanoseconds); severity text `WARN` or `INFO`.
+fn record(
+    (time, now): (u64, u64),
+    severity: SeverityNumber,
+    body: String,
+    attributes: Vec<KeyValue>,
+    event_name: String,
+) -> LogRecord {
+    LogRecord {
         time_unix_nano: time,
         observed_time_unix_nano: now,
         severity_number: severity as i32,
@@ -171,14 +193,16 @@ pub fn logs(d: &Delivery<'_>, now: u64) -> Vec<ResourceLogs> {
         body: Some(AnyValue {
             value: Some(any_value::Value::StringValue(body)),
         }),
-        attributes: attrs,
-        trace_id: trace,
-        span_id: span,
-        event_name: format!("github.{}", d.event),
+        attributes,
+        event_name,
         ..Default::default()
-    };
+    }
+}
+
+/// `record` alone under `resource`, in the `github` scope.
+fn in_resource(resource: Resource, record: LogRecord) -> Vec<ResourceLogs> {
     vec![ResourceLogs {
-        resource: Some(d.resource()),
+        resource: Some(resource),
         scope_logs: vec![ScopeLogs {
             scope: Some(scope("github")),
             log_records: vec![record],
@@ -253,29 +277,14 @@ pub fn ci_event_logs(event: &Value, service_name: &str, now: u64) -> Vec<Resourc
     let mut res = vec![kv_str("service.name", service)];
     push_str(&mut res, "vcs.repository.name", Some(name));
     push_str(&mut res, "vcs.owner.name", owner);
-    vec![ResourceLogs {
-        resource: Some(sluice_pipeline::otlp::resource(res)),
-        scope_logs: vec![ScopeLogs {
-            scope: Some(scope("github")),
-            log_records: vec![LogRecord {
-                time_unix_nano: now,
-                observed_time_unix_nano: now,
-                severity_number: severity as i32,
-                severity_text: if severity == SeverityNumber::Warn {
-                    "WARN"
-                } else {
-                    "INFO"
-                }
-                .to_string(),
-                body: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(summary)),
-                }),
-                attributes: attrs,
-                event_name: format!("github.ci_event.{event_name}"),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }]
+    in_resource(
+        sluice_pipeline::otlp::resource(res),
+        record(
+            (now, now),
+            severity,
+            summary,
+            attrs,
+            format!("github.ci_event.{event_name}"),
+        ),
+    )
 }

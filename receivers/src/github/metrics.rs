@@ -30,7 +30,8 @@ use sluice_proto::metrics::v1::{
 };
 
 use super::event::{
-    i64_at, ordered, push_str, semconv_result, str_at, strings_at, time_at, workflow_name, Delivery,
+    completed, i64_at, ordered, push_fields, push_str, semconv_result, str_at, strings_at, time_at,
+    workflow_name, Delivery,
 };
 
 /// Bucket bounds of every duration histogram, in seconds: 1 s to 6 h.
@@ -66,10 +67,6 @@ pub fn metrics(d: &Delivery<'_>, now: u64) -> Vec<ResourceMetrics> {
         }],
         ..Default::default()
     }]
-}
-
-fn completed(v: &Value) -> bool {
-    str_at(v, &["status"]) == Some("completed")
 }
 
 fn common(d: &Delivery<'_>, v: &Value) -> Vec<KeyValue> {
@@ -133,15 +130,13 @@ fn job_metrics(d: &Delivery<'_>, job: &Value, now: u64) -> Vec<Metric> {
         return Vec::new();
     }
     let mut attrs = common(d, job);
-    push_str(
+    push_fields(
         &mut attrs,
-        "cicd.pipeline.name",
-        str_at(job, &["workflow_name"]),
-    );
-    push_str(
-        &mut attrs,
-        "cicd.pipeline.task.name",
-        str_at(job, &["name"]),
+        job,
+        &[
+            ("cicd.pipeline.name", "workflow_name"),
+            ("cicd.pipeline.task.name", "name"),
+        ],
     );
     let mut labels = strings_at(job, &["labels"]);
     labels.sort_unstable();

@@ -19,8 +19,8 @@ use sluice_proto::trace::v1::status::StatusCode;
 use sluice_proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 use super::event::{
-    at, i64_at, job_span_id, kv_strings, ordered, outcome, push_error_type, push_i64, push_str,
-    queue_span_id, run_span_id, semconv_result, step_span_id, str_at, strings_at, time_at,
+    at, completed, i64_at, job_span_id, kv_strings, ordered, outcome, push_conclusion, push_fields,
+    push_i64, push_str, queue_span_id, run_span_id, step_span_id, str_at, strings_at, time_at,
     trace_id, workflow_name, Delivery, Outcome,
 };
 
@@ -51,10 +51,6 @@ pub fn spans(d: &Delivery<'_>) -> Vec<ResourceSpans> {
         }],
         ..Default::default()
     }]
-}
-
-fn completed(v: &Value) -> bool {
-    str_at(v, &["status"]) == Some("completed")
 }
 
 fn status(conclusion: Option<&str>) -> Status {
@@ -105,25 +101,17 @@ fn run_spans(d: &Delivery<'_>, run: &Value) -> Vec<Span> {
         "cicd.pipeline.run.url.full",
         str_at(run, &["html_url"]),
     );
-    push_str(
+    push_conclusion(&mut attrs, "cicd.pipeline.result", conclusion);
+    push_fields(
         &mut attrs,
-        "cicd.pipeline.result",
-        conclusion.map(semconv_result),
+        run,
+        &[
+            ("github.event", "event"),
+            ("vcs.ref.head.name", "head_branch"),
+            ("vcs.ref.head.revision", "head_sha"),
+            ("github.workflow.path", "path"),
+        ],
     );
-    push_str(&mut attrs, "github.conclusion", conclusion);
-    push_error_type(&mut attrs, conclusion);
-    push_str(&mut attrs, "github.event", str_at(run, &["event"]));
-    push_str(
-        &mut attrs,
-        "vcs.ref.head.name",
-        str_at(run, &["head_branch"]),
-    );
-    push_str(
-        &mut attrs,
-        "vcs.ref.head.revision",
-        str_at(run, &["head_sha"]),
-    );
-    push_str(&mut attrs, "github.workflow.path", str_at(run, &["path"]));
     push_i64(
         &mut attrs,
         "github.workflow.id",
@@ -200,28 +188,16 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
             "cicd.pipeline.task.run.url.full",
             str_at(job, &["html_url"]),
         );
-        push_str(
-            &mut attrs,
-            "cicd.pipeline.task.run.result",
-            conclusion.map(semconv_result),
-        );
-        push_str(&mut attrs, "github.conclusion", conclusion);
-        push_error_type(&mut attrs, conclusion);
+        push_conclusion(&mut attrs, "cicd.pipeline.task.run.result", conclusion);
         push_i64(&mut attrs, "cicd.pipeline.run.attempt", Some(attempt));
-        push_str(
+        push_fields(
             &mut attrs,
-            "vcs.ref.head.name",
-            str_at(job, &["head_branch"]),
-        );
-        push_str(
-            &mut attrs,
-            "vcs.ref.head.revision",
-            str_at(job, &["head_sha"]),
-        );
-        push_str(
-            &mut attrs,
-            "cicd.worker.name",
-            str_at(job, &["runner_name"]),
+            job,
+            &[
+                ("vcs.ref.head.name", "head_branch"),
+                ("vcs.ref.head.revision", "head_sha"),
+                ("cicd.worker.name", "runner_name"),
+            ],
         );
         // `cicd.worker.id` is a string in the semantic conventions.
         push_str(
@@ -297,13 +273,7 @@ fn job_spans(d: &Delivery<'_>, job: &Value) -> Vec<Span> {
             let mut attrs = common.clone();
             attrs.push(kv_str("github.step.name", step_name.clone()));
             push_i64(&mut attrs, "github.step.number", Some(number));
-            push_str(
-                &mut attrs,
-                "cicd.pipeline.task.run.result",
-                step_conclusion.map(semconv_result),
-            );
-            push_str(&mut attrs, "github.conclusion", step_conclusion);
-            push_error_type(&mut attrs, step_conclusion);
+            push_conclusion(&mut attrs, "cicd.pipeline.task.run.result", step_conclusion);
             out.push(Span {
                 trace_id: trace.clone(),
                 span_id: step_span_id(job_id, number).to_vec(),

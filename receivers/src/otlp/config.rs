@@ -113,19 +113,7 @@ impl OtlpHttpConfig {
 
 /// Checks that `endpoint` is `host:port` with a numeric port (`[::1]:4317` for IPv6).
 fn validate_endpoint(key: &str, endpoint: &str) -> Result<(), ValidationError> {
-    let expected = || {
-        ValidationError::new(
-            key,
-            format!("expected `host:port`, like `127.0.0.1:4317`, found `{endpoint}`"),
-        )
-    };
-    let (host, port) = endpoint.rsplit_once(':').ok_or_else(expected)?;
-    let host_ok =
-        !host.is_empty() && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
-    if !host_ok || port.parse::<u16>().is_err() {
-        return Err(expected());
-    }
-    Ok(())
+    sluice_pipeline::http::validate_endpoint(key, endpoint, "127.0.0.1:4317")
 }
 
 impl Validate for OtlpReceiverConfig {

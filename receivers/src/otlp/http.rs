@@ -4,10 +4,7 @@
 //! content type, `503` + `Retry-After: 1` when a pipeline is full). A signal no pipeline takes
 //! is not routed (`404`), as in the Collector.
 
-use std::future::poll_fn;
-use std::pin::pin;
-
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,7 +64,7 @@ async fn export<R: ExportRequest>(
     };
     let content_encoding = text(header::CONTENT_ENCODING).map(str::to_string);
     let result = async {
-        let raw = read_limited(body, state.max_body_bytes).await?;
+        let raw = read_limited(&headers, body, state.max_body_bytes).await?;
         let plain = decompress(raw, content_encoding.as_deref(), state.max_body_bytes)?;
         let request: R = decode_request(&plain, encoding)?;
         state.intake.export(request).await
@@ -105,21 +102,13 @@ fn failure<R: ExportRequest>(
     response
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes> {
-    if body.size_hint().lower() > limit as u64 {
-        return Err(OtlpReceiverError::TooLarge { limit });
-    }
-    let mut body = pin!(body);
-    let mut buf = Vec::new();
-    while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        let frame = frame.map_err(|e| OtlpReceiverError::Body(e.to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(OtlpReceiverError::TooLarge { limit });
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(Bytes::from(buf))
+/// [`sluice_pipeline::http::read_limited`] with its refusals as OTLP errors (`413`, `400`).
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+    use sluice_pipeline::http::BodyError;
+    sluice_pipeline::http::read_limited(headers, body, limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge { limit } => OtlpReceiverError::TooLarge { limit },
+            BodyError::Read(message) => OtlpReceiverError::Body(message),
+        })
 }
