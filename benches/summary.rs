@@ -18,30 +18,27 @@ const SECONDS: u64 = 6 * 3600;
 const T0: u64 = 1_763_800_000_000_000_000;
 const SEC: u64 = 1_000_000_000;
 
-/// Peak resident set size of this process, in bytes (`VmHWM`).
-fn peak_rss() -> u64 {
-    // `unsafe_code` is denied, so no getrusage: the kernel's own high-water mark.
+/// A size line of `/proc/self/status` (`VmHWM:`, `VmRSS:`), in bytes; 0 when unreadable.
+/// (`unsafe_code` is denied, so no getrusage: the kernel's own figures.)
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Peak resident set size of this process, in bytes.
+fn peak_rss() -> u64 {
+    status_bytes("VmHWM:")
+}
+
 fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
+    status_bytes("VmRSS:")
 }
 
 fn mib(b: u64) -> f64 {

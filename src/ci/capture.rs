@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -19,6 +19,35 @@ use super::state::{StateDir, OUTPUT_FILE, STEPS_FILE};
 /// The longest captured line, in bytes; a longer one is captured as several records (the
 /// passthrough is not affected).
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The default cap of `output.jsonl` (`--max-output-bytes`): 256 MiB of JSON lines.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Parses a byte size: a number of bytes, or one with a `KiB`, `MiB` or `GiB` suffix
+/// (`256MiB`).
+pub fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a byte size (e.g. 1048576, 512KiB, 256MiB, 1GiB)"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{s}` (B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
 
 /// Which stream a line came from (`log.iostream`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,17 +266,23 @@ pub fn encode_output_line(raw: &[u8], stream: Stream, step: &str, out: &mut Vec<
 }
 
 /// Appends records to `output.jsonl` and `steps.jsonl`. A failed write is counted and its first
-/// error kept (reported once by the caller); it never stops the command.
+/// error kept (reported once by the caller); it never stops the command. `output.jsonl` is
+/// capped: once it holds `max_output_bytes` (whichever steps wrote them), further output lines
+/// are only counted ([`Capture::uncaptured`]); they still pass through to the terminal.
 pub struct Capture {
     output: Mutex<File>,
     steps: Mutex<File>,
+    max_output_bytes: u64,
+    output_full: AtomicBool,
+    uncaptured: AtomicU64,
     failed_writes: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
 impl Capture {
-    /// Opens (creating if needed) the two record files of `state` for appending.
-    pub fn open(state: &StateDir) -> Result<Capture, CiError> {
+    /// Opens (creating if needed) the two record files of `state` for appending; `output.jsonl`
+    /// grows to `max_output_bytes` at most.
+    pub fn open(state: &StateDir, max_output_bytes: u64) -> Result<Capture, CiError> {
         let open = |p: &Path| {
             OpenOptions::new()
                 .create(true)
@@ -258,15 +293,67 @@ impl Capture {
         Ok(Capture {
             output: Mutex::new(open(&state.path(OUTPUT_FILE))?),
             steps: Mutex::new(open(&state.path(STEPS_FILE))?),
+            max_output_bytes,
+            output_full: AtomicBool::new(false),
+            uncaptured: AtomicU64::new(0),
             failed_writes: AtomicU64::new(0),
             first_error: Mutex::new(None),
         })
     }
 
+    /// Whether output lines are still captured (`output.jsonl` is below its cap); when not,
+    /// the caller only counts them with [`Capture::not_captured`].
+    pub fn accepting_output(&self) -> bool {
+        !self.output_full.load(Ordering::Relaxed)
+    }
+
+    /// Counts `count` output lines that were not captured.
+    pub fn not_captured(&self, count: u64) {
+        self.uncaptured.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Output lines not captured because `output.jsonl` reached its cap.
+    pub fn uncaptured(&self) -> u64 {
+        self.uncaptured.load(Ordering::Relaxed)
+    }
+
+    /// The cap of `output.jsonl`, in bytes.
+    pub fn max_output_bytes(&self) -> u64 {
+        self.max_output_bytes
+    }
+
     /// Appends encoded output records (whole JSON lines, see [`encode_output_line`]; `count`
-    /// of them) in one write.
+    /// of them) in one write: as many whole lines as fit under the cap (the file's size is
+    /// read under the lock, so steps of other processes count too); the rest are counted as
+    /// not captured.
     pub fn output_lines(&self, encoded: &[u8], count: u64) {
-        self.write(&self.output, encoded, count);
+        if encoded.is_empty() {
+            return;
+        }
+        if !self.accepting_output() {
+            self.not_captured(count);
+            return;
+        }
+        let result = match self.output.lock() {
+            Ok(mut f) => f.metadata().and_then(|m| {
+                let room = self.max_output_bytes.saturating_sub(m.len());
+                let fit = fitting_lines(encoded, room);
+                if fit < encoded.len() {
+                    self.output_full.store(true, Ordering::Relaxed);
+                    let kept = lines_in(&encoded[..fit]);
+                    self.not_captured(count.saturating_sub(kept));
+                }
+                if fit > 0 {
+                    f.write_all(&encoded[..fit])
+                } else {
+                    Ok(())
+                }
+            }),
+            Err(_) => Err(std::io::Error::other("capture file lock poisoned")),
+        };
+        if let Err(e) = result {
+            self.failed(count, &e);
+        }
     }
 
     /// Appends a step record.
@@ -296,14 +383,35 @@ impl Capture {
             Err(_) => Err(std::io::Error::other("capture file lock poisoned")),
         };
         if let Err(e) = result {
-            self.failed_writes.fetch_add(records, Ordering::Relaxed);
-            if let Ok(mut first) = self.first_error.lock() {
-                if first.is_none() {
-                    *first = Some(e.to_string());
-                }
+            self.failed(records, &e);
+        }
+    }
+
+    fn failed(&self, records: u64, e: &std::io::Error) {
+        self.failed_writes.fetch_add(records, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_error.lock() {
+            if first.is_none() {
+                *first = Some(e.to_string());
             }
         }
     }
+}
+
+/// The length of the longest prefix of `encoded` (JSON lines) made of whole lines and at most
+/// `room` bytes long.
+fn fitting_lines(encoded: &[u8], room: u64) -> usize {
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if encoded.len() <= room {
+        return encoded.len();
+    }
+    encoded[..room]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+fn lines_in(encoded: &[u8]) -> u64 {
+    encoded.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 #[cfg(test)]
@@ -390,5 +498,62 @@ mod tests {
         let s = step_start_record("a:b", 5);
         assert_eq!(s["sluice.ci.step.start_unix_nano"], 5);
         assert_eq!(s["body"], "Step a:b started");
+    }
+
+    #[test]
+    fn output_stops_at_the_cap_in_whole_lines_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        state.prepare().unwrap();
+        let encode = |lines: std::ops::Range<u32>| {
+            let mut buf = Vec::new();
+            for i in lines {
+                encode_output_line(
+                    format!("line {i}").as_bytes(),
+                    Stream::Stdout,
+                    "s",
+                    &mut buf,
+                );
+            }
+            buf
+        };
+        let one = encode(0..1).len() as u64;
+        // Room for 2.5 lines: two are captured, the chunk's other three counted.
+        let cap = one * 5 / 2;
+        let c = Capture::open(&state, cap).unwrap();
+        c.output_lines(&encode(0..5), 5);
+        assert!(!c.accepting_output());
+        c.output_lines(&encode(5..7), 2);
+        assert_eq!(c.uncaptured(), 5);
+        let written = std::fs::read_to_string(state.path(OUTPUT_FILE)).unwrap();
+        assert_eq!(written.len() as u64, one * 2);
+        assert!(written.ends_with('\n') && written.lines().count() == 2);
+        // Another step (a process of its own) finds the file at its cap already.
+        let next = Capture::open(&state, cap).unwrap();
+        next.output_lines(&encode(7..8), 1);
+        assert_eq!(next.uncaptured(), 1);
+        assert_eq!(next.failures().0, 0);
+        // Below the cap nothing is lost.
+        let roomy = Capture::open(&state, u64::MAX).unwrap();
+        roomy.output_lines(&encode(8..9), 1);
+        assert_eq!(roomy.uncaptured(), 0);
+        assert_eq!(
+            std::fs::read_to_string(state.path(OUTPUT_FILE))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn byte_sizes_take_binary_units() {
+        assert_eq!(parse_byte_size("1024"), Ok(1024));
+        assert_eq!(parse_byte_size("256MiB"), Ok(DEFAULT_MAX_OUTPUT_BYTES));
+        assert_eq!(parse_byte_size("2 KiB"), Ok(2048));
+        assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        assert!(parse_byte_size("1MB").is_err());
+        assert!(parse_byte_size("lots").is_err());
+        assert!(parse_byte_size("99999999999999GiB").is_err());
     }
 }

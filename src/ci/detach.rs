@@ -18,6 +18,8 @@ use super::state::{
 
 /// How often a wait looks at the state directory.
 const POLL: Duration = Duration::from_millis(20);
+/// How long the collector may take to exit after writing `done`.
+const EXIT_AFTER_DONE: Duration = Duration::from_secs(5);
 
 /// Starts the collector and records it in `state.json`. The caller keeps the [`Child`] (to reap
 /// it) or drops it (detached: it outlives the caller).
@@ -147,6 +149,11 @@ pub fn stop_collector(
     let deadline = Instant::now() + bound;
     loop {
         if state.has(DONE_FILE) {
+            // Its report is flushed; it only has to exit (bounded: `done` is its last act).
+            let exit_deadline = deadline.min(Instant::now() + EXIT_AFTER_DONE);
+            while is_same_live_process(info) && Instant::now() < exit_deadline {
+                std::thread::sleep(POLL);
+            }
             return Ok(Stopped::Done);
         }
         if !is_same_live_process(info) {

@@ -3,7 +3,9 @@
 //! the pipeline of the embedded `configs/github-summary.yaml` (`--config` replaces it).
 //!
 //! - `sluice ci [--name NAME] -- <command> [args]`: one command with the pipeline around it. Its
-//!   stdout and stderr pass through byte for byte and are captured as log records; sluice exits
+//!   stdout and stderr pass through byte for byte and are captured as log records (up to
+//!   `--max-output-bytes`, default 256 MiB of JSON lines for the job; beyond it lines are only
+//!   counted, and the report says how many were not captured); sluice exits
 //!   with its exit code (128 + N when killed by signal N); SIGINT and SIGTERM are forwarded to
 //!   it, and the report is still written. When a collector started by `sluice ci start` runs in
 //!   the state directory, the command is recorded as one more step of it instead.
@@ -48,7 +50,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use capture::{step_end_record, step_start_record, Capture, StepEnd, StepSource};
+use capture::{
+    parse_byte_size, step_end_record, step_start_record, Capture, StepEnd, StepSource,
+    DEFAULT_MAX_OUTPUT_BYTES,
+};
 use detach::Stopped;
 use state::{now_unix_nano, CollectorState, StateDir};
 
@@ -103,6 +108,16 @@ impl ReportArgs {
     }
 }
 
+/// How much output is captured.
+#[derive(Args, Debug, Clone, Copy)]
+struct CaptureArgs {
+    /// The cap of the captured output (`output.jsonl`, all steps together), e.g. `64MiB`.
+    /// Beyond it, output lines still pass through to the terminal but are only counted; the
+    /// report says how many were not captured.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_byte_size)]
+    max_output_bytes: u64,
+}
+
 /// `sluice ci [--name NAME] -- <command>`.
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
@@ -110,6 +125,8 @@ struct RunArgs {
     state: StateArgs,
     #[command(flatten)]
     report: ReportArgs,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// The step's name in the report. Default: the command line.
     #[arg(long)]
     name: Option<String>,
@@ -137,6 +154,8 @@ enum CiCommand {
     Step {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        capture: CaptureArgs,
         /// The step's name in the report.
         #[arg(long)]
         name: String,
@@ -193,9 +212,10 @@ pub fn main(args: CiArgs, configs: &ConfigArgs, log_level: Option<&str>) -> Exit
         }) => start(&state, &report, timeout, configs, log_level),
         Some(CiCommand::Step {
             state,
+            capture,
             name,
             command,
-        }) => step(&state, &name, &command),
+        }) => step(&state, capture, &name, &command),
         Some(CiCommand::Report {
             state,
             check_run_id,
@@ -287,6 +307,7 @@ fn start_collector(
 /// Runs one step's command with its start and end records; returns its exit code.
 fn run_step(
     rt: &tokio::runtime::Runtime,
+    state: &StateDir,
     capture: Option<Arc<Capture>>,
     name: &str,
     command: &[OsString],
@@ -314,11 +335,40 @@ fn run_step(
                 first.unwrap_or_default()
             ));
         }
+        let lost = c.uncaptured();
+        if lost > 0 {
+            problems.push(uncaptured_note(
+                &[(name.to_string(), lost)],
+                Some(c.max_output_bytes()),
+            ));
+            // For `sluice ci report`, when this is one step of several.
+            if let Err(e) = state.record_uncaptured(name, lost) {
+                problems.push(e.to_string());
+            }
+        }
     }
     for n in finished.notes {
         say(&n);
     }
     finished.exit_code
+}
+
+/// Says that output lines of `steps` were not captured because of the cap (`max` bytes; `None`
+/// when the steps ran in processes of their own).
+fn uncaptured_note(steps: &[(String, u64)], max: Option<u64>) -> String {
+    let total: u64 = steps.iter().map(|(_, n)| n).sum();
+    let mut names: Vec<&str> = Vec::new();
+    for (s, _) in steps {
+        if !names.contains(&s.as_str()) {
+            names.push(s);
+        }
+    }
+    let cap = max.map_or(String::new(), |m| format!(" ({m} bytes)"));
+    format!(
+        "{total} output lines (of step {}) were not captured: the captured output reached \
+         --max-output-bytes{cap}; they passed through to the log only",
+        names.join(", ")
+    )
 }
 
 /// Stops the collector recorded in `info`, noting what went wrong.
@@ -363,7 +413,7 @@ fn run_single(args: RunArgs, configs: &ConfigArgs, log_level: Option<&str>) -> E
     if let Ok(Some(running)) = state.read_state() {
         if detach::is_same_live_process(&running) {
             let name = args.name.unwrap_or_else(|| default_name(&args.command));
-            return step(&args.state, &name, &args.command);
+            return step(&args.state, args.capture, &name, &args.command);
         }
     }
     let Some(rt) = runtime() else {
@@ -379,7 +429,7 @@ fn run_single(args: RunArgs, configs: &ConfigArgs, log_level: Option<&str>) -> E
         &mut problems,
     );
     let capture = if collector.is_some() {
-        match Capture::open(&state) {
+        match Capture::open(&state, args.capture.max_output_bytes) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 problems.push(e.to_string());
@@ -393,7 +443,7 @@ fn run_single(args: RunArgs, configs: &ConfigArgs, log_level: Option<&str>) -> E
         warn(&format!("{p}; running the command without telemetry"));
     }
     let name = args.name.unwrap_or_else(|| default_name(&args.command));
-    let code = run_step(&rt, capture, &name, &args.command, &mut problems);
+    let code = run_step(&rt, &state, capture, &name, &args.command, &mut problems);
     if let Some((mut child, info)) = collector {
         stop(&state, &info, args.timeout, &mut problems);
         reap(&mut child, Duration::from_secs(5));
@@ -444,10 +494,10 @@ fn start(
     ExitCode::SUCCESS
 }
 
-fn step(args: &StateArgs, name: &str, command: &[OsString]) -> ExitCode {
+fn step(args: &StateArgs, capture: CaptureArgs, name: &str, command: &[OsString]) -> ExitCode {
     let state = locate(args);
     let mut problems = Vec::new();
-    let capture = match Capture::open(&state) {
+    let capture = match Capture::open(&state, capture.max_output_bytes) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {
             problems.push(format!("{e} (did `sluice ci start` run?)"));
@@ -457,7 +507,7 @@ fn step(args: &StateArgs, name: &str, command: &[OsString]) -> ExitCode {
     let Some(rt) = runtime() else {
         return exit(run::run_plain(command));
     };
-    let code = run_step(&rt, capture, name, command, &mut problems);
+    let code = run_step(&rt, &state, capture, name, command, &mut problems);
     for p in &problems {
         warn(p);
     }
@@ -472,7 +522,7 @@ fn report(args: &StateArgs, check_run_id: Option<u64>, timeout: Duration) -> Exi
     if let Some(rt) = runtime() {
         match rt.block_on(github_api::step_records(&env, check_run_id)) {
             Ok(None) => {}
-            Ok(Some(records)) => match Capture::open(&state) {
+            Ok(Some(records)) => match Capture::open(&state, DEFAULT_MAX_OUTPUT_BYTES) {
                 Ok(c) => {
                     let n = records.len();
                     for r in &records {
@@ -484,6 +534,10 @@ fn report(args: &StateArgs, check_run_id: Option<u64>, timeout: Duration) -> Exi
             },
             Err(e) => problems.push(format!("{e}; the report uses the steps sluice saw itself")),
         }
+    }
+    let uncaptured = state.read_uncaptured();
+    if !uncaptured.is_empty() {
+        problems.push(uncaptured_note(&uncaptured, None));
     }
     match state.read_state() {
         Ok(Some(info)) => stop(&state, &info, timeout, &mut problems),

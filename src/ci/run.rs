@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_pipeline::runtime::shutdown::{StopSignal, StopSignals};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{stderr, stdout, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::capture::{encode_output_line, Capture, LineSplitter, Stream};
 
@@ -85,22 +85,10 @@ pub async fn run_command(argv: &[OsString], step: &str, capture: Option<Arc<Capt
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
-        pumps.push(tokio::spawn(pump(
-            out,
-            tokio::io::stdout(),
-            Stream::Stdout,
-            step.to_string(),
-            capture.clone(),
-        )));
+        pumps.push(spawn_pump(out, stdout(), Stream::Stdout, step, &capture));
     }
     if let Some(err) = child.stderr.take() {
-        pumps.push(tokio::spawn(pump(
-            err,
-            tokio::io::stderr(),
-            Stream::Stderr,
-            step.to_string(),
-            capture.clone(),
-        )));
+        pumps.push(spawn_pump(err, stderr(), Stream::Stderr, step, &capture));
     }
     let status = loop {
         tokio::select! {
@@ -186,6 +174,21 @@ fn forward(pid: Option<i32>, sig: rustix::process::Signal, name: &str, notes: &m
     }
 }
 
+/// Runs [`pump`] as a task of its own.
+fn spawn_pump<R, W>(
+    from: R,
+    to: W,
+    stream: Stream,
+    step: &str,
+    capture: &Option<Arc<Capture>>,
+) -> tokio::task::JoinHandle<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(pump(from, to, stream, step.to_string(), capture.clone()))
+}
+
 /// Copies `from` to `to` chunk by chunk (flushing each), and feeds the capture.
 async fn pump<R, W>(
     mut from: R,
@@ -213,23 +216,40 @@ async fn pump<R, W>(
             passthrough_ok = to.write_all(chunk).await.is_ok() && to.flush().await.is_ok();
         }
         if let Some(c) = &capture {
-            // The chunk's lines in one write.
-            let mut n = 0u64;
-            splitter.feed(chunk, &mut |line| {
-                encode_output_line(line, stream, &step, &mut encoded);
-                n += 1;
-            });
-            c.output_lines(&encoded, n);
-            encoded.clear();
+            capture_lines(
+                c,
+                &mut encoded,
+                |emit| splitter.feed(chunk, emit),
+                stream,
+                &step,
+            );
         }
     }
     if let Some(c) = &capture {
-        let mut n = 0u64;
-        splitter.finish(&mut |line| {
-            encode_output_line(line, stream, &step, &mut encoded);
+        capture_lines(c, &mut encoded, |emit| splitter.finish(emit), stream, &step);
+    }
+}
+
+/// Captures the lines `split` emits in one write, or, once the capture is at its cap, only
+/// counts them (without encoding them).
+fn capture_lines(
+    capture: &Capture,
+    encoded: &mut Vec<u8>,
+    split: impl FnOnce(&mut dyn FnMut(&[u8])),
+    stream: Stream,
+    step: &str,
+) {
+    let mut n = 0u64;
+    if capture.accepting_output() {
+        split(&mut |line| {
+            encode_output_line(line, stream, step, encoded);
             n += 1;
         });
-        c.output_lines(&encoded, n);
+        capture.output_lines(encoded, n);
+        encoded.clear();
+    } else {
+        split(&mut |_| n += 1);
+        capture.not_captured(n);
     }
 }
 

@@ -22,6 +22,7 @@ const OWNED_FILES: &[&str] = &[
     FAILED_FILE,
     DONE_FILE,
     LOG_FILE,
+    UNCAPTURED_FILE,
 ];
 const OWNED_DIRS: &[&str] = &[REPORT_DIR, DATA_DIR];
 
@@ -39,6 +40,9 @@ pub const FAILED_FILE: &str = "failed";
 pub const DONE_FILE: &str = "done";
 /// The collector's stdout and stderr (its logs and the `debug` exporter).
 pub const LOG_FILE: &str = "collector.log";
+/// Per step, how many output lines were not captured (`--max-output-bytes`), one JSON object
+/// a line, for `sluice ci report` to tell.
+pub const UNCAPTURED_FILE: &str = "uncaptured.jsonl";
 /// The summary exporter's `output_dir`.
 pub const REPORT_DIR: &str = "report";
 /// The service's `data_dir` (filelog checkpoints).
@@ -108,20 +112,19 @@ impl StateDir {
     pub fn prepare(&self) -> Result<(), CiError> {
         fs::create_dir_all(&self.root)
             .map_err(|e| CiError::io("cannot create the state directory", &self.root, e))?;
-        for f in OWNED_FILES {
-            let p = self.path(f);
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(CiError::io("cannot remove", p, e)),
-            }
-        }
-        for d in OWNED_DIRS {
-            let p = self.path(d);
-            match fs::remove_dir_all(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(CiError::io("cannot remove", p, e)),
+        type Remove = fn(&Path) -> std::io::Result<()>;
+        let owned: [(&[&str], Remove); 2] = [
+            (OWNED_FILES, |p| fs::remove_file(p)),
+            (OWNED_DIRS, |p| fs::remove_dir_all(p)),
+        ];
+        for (names, remove) in owned {
+            for name in names {
+                let p = self.path(name);
+                match remove(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(CiError::io("cannot remove", p, e)),
+                }
             }
         }
         for f in [OUTPUT_FILE, STEPS_FILE] {
@@ -154,6 +157,30 @@ impl StateDir {
                 path: p,
                 message: e.to_string(),
             })
+    }
+
+    /// Appends that `lines` output lines of `step` were not captured (one write on a file
+    /// opened for appending, so concurrent steps do not mix their records).
+    pub fn record_uncaptured(&self, step: &str, lines: u64) -> Result<(), CiError> {
+        let p = self.path(UNCAPTURED_FILE);
+        let mut line = serde_json::json!({ "step": step, "lines": lines }).to_string();
+        line.push('\n');
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
+            .map_err(|e| CiError::io("cannot append to", p, e))
+    }
+
+    /// The steps with output lines not captured, and how many (in the order recorded; lines
+    /// that are not such records are skipped).
+    pub fn read_uncaptured(&self) -> Vec<(String, u64)> {
+        let text = fs::read_to_string(self.path(UNCAPTURED_FILE)).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| Some((v["step"].as_str()?.to_string(), v["lines"].as_u64()?)))
+            .collect()
     }
 
     /// Whether `<root>/<name>` exists.

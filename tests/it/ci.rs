@@ -58,6 +58,14 @@ impl Job {
         std::fs::read_to_string(self.state().join(path)).unwrap_or_default()
     }
 
+    /// The JSON records of a `.jsonl` file of the state directory.
+    fn records(&self, path: &str) -> Vec<serde_json::Value> {
+        self.read(path)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// HOME and the working directory are still empty; the root holds only our folders.
     fn assert_nothing_written_outside(&self) {
         for d in ["home", "cwd"] {
@@ -207,11 +215,7 @@ exit 3"#,
     assert!(stderr.contains("sluice: report appended to"), "{stderr}");
 
     // The captured records, as the contract says.
-    let output_records: Vec<serde_json::Value> = job
-        .read("output.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let output_records = job.records("output.jsonl");
     let find = |body: &str| {
         output_records
             .iter()
@@ -278,6 +282,91 @@ exit 3"#,
     assert!(job
         .read("done")
         .contains("sluice_exporter_sent_log_records{exporter=summary}"));
+}
+
+/// The captured JSON lines of `job`, checked to be whole records.
+fn captured_bodies(job: &Job) -> Vec<String> {
+    let captured = job.read("output.jsonl");
+    assert!(
+        captured.is_empty() || captured.ends_with('\n'),
+        "{captured}"
+    );
+    job.records("output.jsonl")
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn output_beyond_max_output_bytes_passes_through_and_is_counted_not_captured() {
+    const CAP: usize = 4096;
+    // One command (its report at once), then one step of a started collector (the count goes
+    // through the state directory to `sluice ci report`).
+    let job = Job::new();
+    let out = output(job.sluice(&[
+        "ci",
+        "--name",
+        "chatty",
+        "--max-output-bytes",
+        "4KiB",
+        "--",
+        "seq",
+        "1",
+        "2000",
+    ]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let all: String = (1..=2000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text(&out.stdout), all, "every line passes through");
+    let bodies = captured_bodies(&job);
+    assert!(job.read("output.jsonl").len() <= CAP);
+    assert!(bodies.len() > 10, "{bodies:?}");
+    let first: Vec<String> = (1..=bodies.len()).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, first, "the first lines are captured");
+    let note = format!(
+        "{} output lines (of step chatty) were not captured",
+        2000 - bodies.len()
+    );
+    assert!(stderr.contains(&note), "{note:?} not in {stderr}");
+    let summary = std::fs::read_to_string(job.summary()).unwrap();
+    assert!(summary.contains(&note), "{summary}");
+
+    let job = Job::new();
+    assert_eq!(output(job.sluice(&["ci", "start"])).status.code(), Some(0));
+    for (name, cap, lines) in [
+        ("small", "4KiB", 20),
+        ("big", "4KiB", 300),
+        ("roomy", "1GiB", 300),
+    ] {
+        let n = lines.to_string();
+        let out = output(job.sluice(&[
+            "ci",
+            "step",
+            "--name",
+            name,
+            "--max-output-bytes",
+            cap,
+            "--",
+            "seq",
+            "1",
+            &n,
+        ]));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).lines().count(), lines);
+    }
+    // `small` fits, `big` fills the file up to 4 KiB, `roomy` (a larger cap) is captured whole.
+    let bodies = captured_bodies(&job);
+    let lost = 620 - bodies.len();
+    assert!(lost > 0 && lost < 300, "{lost}");
+    let seq = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(bodies[..20], seq(20), "small whole");
+    assert_eq!(bodies[bodies.len() - 300..], seq(300), "roomy whole");
+    let out = output(job.sluice(&["ci", "report"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let note = format!("{lost} output lines (of step big) were not captured");
+    let summary = std::fs::read_to_string(job.summary()).unwrap();
+    assert!(summary.contains(&note), "{note:?} not in {summary}");
 }
 
 #[test]
@@ -544,6 +633,21 @@ fn serve(responses: Vec<(u16, String)>) -> (String, mpsc::Receiver<String>) {
     (url, rx)
 }
 
+/// Runs `sluice ci report` for check run 777 of run 42 of `o/r`, with the GitHub API at `url`;
+/// returns its stderr after checking it exited 0.
+fn report_via_api(job: &Job, url: &str, token: &str) -> String {
+    let mut report = job.sluice(&["ci", "report", "--check-run-id", "777"]);
+    report
+        .env("GITHUB_TOKEN", token)
+        .env("GITHUB_API_URL", url)
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_RUN_ID", "42");
+    let out = output(report);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
 /// A jobs response as GitHub sends it (trimmed): two jobs; ours has check run id 777.
 const JOBS: &str = r#"{"total_count":2,"jobs":[
  {"id":111,"run_id":42,"name":"other","status":"in_progress","check_run_url":"https://api.github.com/repos/o/r/check-runs/111",
@@ -567,15 +671,7 @@ fn report_reads_the_jobs_step_timings_from_the_github_api_by_check_run_id() {
     assert_eq!(out.status.code(), Some(6));
     assert!(!job.state().join("done").exists(), "{}", text(&out.stderr));
     assert!(!job.summary().exists());
-    let mut report = job.sluice(&["ci", "report", "--check-run-id", "777"]);
-    report
-        .env("GITHUB_TOKEN", "tok-123")
-        .env("GITHUB_API_URL", &url)
-        .env("GITHUB_REPOSITORY", "o/r")
-        .env("GITHUB_RUN_ID", "42");
-    let out = output(report);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = report_via_api(&job, &url, "tok-123");
     assert!(
         stderr.contains("5 step records from the GitHub API"),
         "{stderr}"
@@ -592,11 +688,7 @@ fn report_reads_the_jobs_step_timings_from_the_github_api_by_check_run_id() {
     );
     assert!(lower.contains("user-agent: sluice/"), "{head}");
 
-    let steps: Vec<serde_json::Value> = job
-        .read("steps.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let steps = job.records("steps.jsonl");
     let names: BTreeSet<&str> = steps
         .iter()
         .map(|s| s["cicd.pipeline.task.name"].as_str().unwrap())
@@ -640,15 +732,7 @@ fn a_failing_github_api_is_reported_and_the_report_still_comes_out() {
     assert_eq!(output(job.sluice(&["ci", "start"])).status.code(), Some(0));
     let out = output(job.sluice(&["ci", "step", "--name", "seen by sluice", "--", "true"]));
     assert_eq!(out.status.code(), Some(0));
-    let mut report = job.sluice(&["ci", "report", "--check-run-id", "777"]);
-    report
-        .env("GITHUB_TOKEN", "tok")
-        .env("GITHUB_API_URL", &url)
-        .env("GITHUB_REPOSITORY", "o/r")
-        .env("GITHUB_RUN_ID", "42");
-    let out = output(report);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = report_via_api(&job, &url, "tok");
     requests.recv_timeout(WAIT_BOUND).unwrap();
     assert!(stderr.contains("HTTP 403"), "{stderr}");
     assert!(

@@ -87,6 +87,16 @@ fn hundred_at(bounds: &[f64], value: f64) -> Vec<u64> {
     counts
 }
 
+/// The OTLP `aggregation_temporality` of a cumulative or a delta metric.
+fn temporality(cumulative: bool) -> i32 {
+    let t = if cumulative {
+        AggregationTemporality::Cumulative
+    } else {
+        AggregationTemporality::Delta
+    };
+    t as i32
+}
+
 fn histogram_metric(
     name: &str,
     m: u64,
@@ -107,11 +117,7 @@ fn histogram_metric(
                 explicit_bounds: bounds.to_vec(),
                 ..Default::default()
             }],
-            aggregation_temporality: if cumulative {
-                AggregationTemporality::Cumulative as i32
-            } else {
-                AggregationTemporality::Delta as i32
-            },
+            aggregation_temporality: temporality(cumulative),
         })),
         ..Default::default()
     }
@@ -134,11 +140,7 @@ fn sum_metric(name: &str, m: u64, points: Vec<(Option<&str>, i64)>, cumulative: 
                     ..Default::default()
                 })
                 .collect(),
-            aggregation_temporality: if cumulative {
-                AggregationTemporality::Cumulative as i32
-            } else {
-                AggregationTemporality::Delta as i32
-            },
+            aggregation_temporality: temporality(cumulative),
             is_monotonic: true,
         })),
         ..Default::default()

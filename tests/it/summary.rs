@@ -4,8 +4,12 @@
 //! with a 6-hour job sampled every second.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use sluice_exporters::summary::synthetic;
+use sluice_exporters::summary::{synthetic, SECTION_TITLES};
+use sluice_pipeline::runtime::fanout::Outputs;
+use sluice_pipeline::runtime::RunningService;
+use sluice_pipeline::telemetry::Telemetry;
 use sluice_pipeline::{testing, Batch, Payload, Signal};
 
 use crate::{start_yaml, wait_for_value};
@@ -22,8 +26,10 @@ const CHARTS: [&str; 6] = [
     "steps.png",
 ];
 
-fn yaml(inject: &str, dir: &Path, extra: &str) -> String {
-    format!(
+/// Starts a pipeline `inject` receiver → `summary` exporter (writing under `dir`, with the
+/// `extra` exporter options), and returns it with its telemetry and the receiver's outputs.
+async fn start(inject: &str, dir: &Path, extra: &str) -> (RunningService, Arc<Telemetry>, Outputs) {
+    let yaml = format!(
         r#"
 receivers:
   inject: {{ name: {inject} }}
@@ -39,7 +45,9 @@ service:
 "#,
         out = dir.join("report").display(),
         data = dir.join("data").display(),
-    )
+    );
+    let (service, telemetry) = start_yaml(&yaml).await;
+    (service, telemetry, testing::injector(inject).await)
 }
 
 /// Width and height from a PNG's signature and IHDR chunk.
@@ -56,7 +64,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 /// `seconds` of synthetic host metrics, `per_batch` scrapes to a batch.
-async fn send_job(out: &sluice_pipeline::runtime::fanout::Outputs, seconds: u64, per_batch: u64) {
+async fn send_job(out: &Outputs, seconds: u64, per_batch: u64) {
     let metrics = out.get(Signal::Metrics).unwrap();
     let mut i = 0;
     while i < seconds {
@@ -94,8 +102,7 @@ fn steps(names: &[(&str, i64)], failing: usize) -> Payload {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_and_charts_from_a_pipeline_with_nasty_step_names() {
     let dir = tempfile::tempdir().unwrap();
-    let (service, _t) = start_yaml(&yaml("summary-it-nasty", dir.path(), "")).await;
-    let out = testing::injector("summary-it-nasty").await;
+    let (service, _t, out) = start("summary-it-nasty", dir.path(), "").await;
     send_job(&out, 300, 30).await;
     out.get(Signal::Logs)
         .unwrap()
@@ -123,17 +130,8 @@ async fn report_and_charts_from_a_pipeline_with_nasty_step_names() {
         }
     }
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
-    for section in [
-        "### Steps",
-        "### Alerts",
-        "### Resource usage",
-        "### Charts",
-        "### Timeline",
-        "### Top processes",
-        "### Command output",
-        "### Last error lines",
-    ] {
-        assert!(md.contains(section), "missing {section}:\n{md}");
+    for t in SECTION_TITLES {
+        assert!(md.contains(&format!("### {t}\n")), "missing {t}:\n{md}");
     }
     // The step table: the nasty name stays in its row (6 cells), the failed step is marked.
     let row = md
@@ -185,13 +183,8 @@ async fn report_and_charts_from_a_pipeline_with_nasty_step_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_six_hour_job_sampled_every_second_stays_under_the_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let (service, _t) = start_yaml(&yaml(
-        "summary-it-6h",
-        dir.path(),
-        "    max_report_bytes: 30000\n",
-    ))
-    .await;
-    let out = testing::injector("summary-it-6h").await;
+    let (service, _t, out) =
+        start("summary-it-6h", dir.path(), "    max_report_bytes: 30000\n").await;
     send_job(&out, 6 * 3600, 120).await;
     let names: Vec<String> = (0..300)
         .map(|i| format!("step {i}: {}", "x".repeat(60)))
@@ -223,13 +216,12 @@ async fn a_six_hour_job_sampled_every_second_stays_under_the_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_interval_writes_the_report_while_running() {
     let dir = tempfile::tempdir().unwrap();
-    let (service, t) = start_yaml(&yaml(
+    let (service, t, out) = start(
         "summary-it-flush",
         dir.path(),
         "    flush_interval: 20ms\n    theme: dark\n",
-    ))
+    )
     .await;
-    let out = testing::injector("summary-it-flush").await;
     send_job(&out, 60, 60).await;
     let labels = [("exporter", "summary")];
     let before = wait_for_value(&t, "sluice_exporter_summary_renders", &labels, 1).await;

@@ -71,42 +71,36 @@ struct Palette {
     running: RGBColor,
 }
 
+/// A theme's colours (GitHub Primer), as `0xRRGGBB`, in the order of [`palette`].
+const LIGHT: [u32; 13] = [
+    0xffffff, 0x24292f, 0xd8dee4, // background, text, grid
+    0x0969da, 0xbc4c00, 0x8250df, 0x1a7f37, 0xcf222e, 0x9a6700, // the series
+    0x8c959f, 0x1a7f37, 0xcf222e, 0xbf8700, // other, succeeded, failed, running
+];
+const DARK: [u32; 13] = [
+    0x0d1117, 0xe6edf3, 0x30363d, // background, text, grid
+    0x58a6ff, 0xf0883e, 0xbc8cff, 0x3fb950, 0xf85149, 0xd29922, // the series
+    0x6e7681, 0x3fb950, 0xf85149, 0xd29922, // other, succeeded, failed, running
+];
+
 fn palette(theme: Theme) -> Palette {
-    match theme {
-        Theme::Light => Palette {
-            bg: RGBColor(255, 255, 255),
-            fg: RGBColor(36, 41, 47),
-            grid: RGBColor(216, 222, 228),
-            series: [
-                RGBColor(9, 105, 218),
-                RGBColor(188, 76, 0),
-                RGBColor(130, 80, 223),
-                RGBColor(26, 127, 55),
-                RGBColor(207, 34, 46),
-                RGBColor(154, 103, 0),
-            ],
-            other: RGBColor(140, 149, 159),
-            ok: RGBColor(26, 127, 55),
-            failed: RGBColor(207, 34, 46),
-            running: RGBColor(191, 135, 0),
-        },
-        Theme::Dark => Palette {
-            bg: RGBColor(13, 17, 23),
-            fg: RGBColor(230, 237, 243),
-            grid: RGBColor(48, 54, 61),
-            series: [
-                RGBColor(88, 166, 255),
-                RGBColor(240, 136, 62),
-                RGBColor(188, 140, 255),
-                RGBColor(63, 185, 80),
-                RGBColor(248, 81, 73),
-                RGBColor(210, 153, 34),
-            ],
-            other: RGBColor(110, 118, 129),
-            ok: RGBColor(63, 185, 80),
-            failed: RGBColor(248, 81, 73),
-            running: RGBColor(210, 153, 34),
-        },
+    let c = match theme {
+        Theme::Light => LIGHT,
+        Theme::Dark => DARK,
+    }
+    .map(|hex| {
+        let [_, r, g, b] = hex.to_be_bytes();
+        RGBColor(r, g, b)
+    });
+    Palette {
+        bg: c[0],
+        fg: c[1],
+        grid: c[2],
+        series: [c[3], c[4], c[5], c[6], c[7], c[8]],
+        other: c[9],
+        ok: c[10],
+        failed: c[11],
+        running: c[12],
     }
 }
 
@@ -688,6 +682,35 @@ fn draw_steps(
     encode(FILE, &buf, w, h)
 }
 
+/// The largest value of any of `keys` in the store (0 when none has data).
+fn max_of(store: &Store, keys: &[&str]) -> f64 {
+    keys.iter()
+        .filter_map(|k| store.get(k))
+        .map(|s| s.stats.max)
+        .fold(0.0, f64::max)
+}
+
+/// A line, divided by `div`, with its min–max band, for each `(key, label, colour)` the store
+/// has data of.
+fn banded_lines<'a, const N: usize>(
+    store: &Store,
+    div: f64,
+    specs: [(&str, &str, &'a RGBColor); N],
+) -> Vec<Line<'a>> {
+    specs
+        .into_iter()
+        .filter_map(|(key, label, color)| {
+            let series = store.get(key)?;
+            Some(Line {
+                label: label.to_string(),
+                points: means(series, div),
+                band: band(series, div),
+                color,
+            })
+        })
+        .collect()
+}
+
 /// Draws every chart the data allows; says why for the others.
 pub fn render(store: &Store, now_nanos: i64, opts: ChartOptions) -> Result<Charts, SummaryError> {
     register_fonts()?;
@@ -732,27 +755,19 @@ pub fn render(store: &Store, now_nanos: i64, opts: ChartOptions) -> Result<Chart
     )?;
 
     // Memory.
-    let mem_max = [keys::MEM_USED, keys::MEM_CACHED, keys::MEM_TOTAL]
-        .iter()
-        .filter_map(|k| store.get(k))
-        .map(|s| s.stats.max)
-        .fold(0.0, f64::max);
-    let (div, unit) = byte_unit(mem_max);
-    let mut mem = Vec::new();
-    for (key, label, color) in [
-        (keys::MEM_USED, "used", &s[0]),
-        (keys::MEM_CACHED, "cached", &s[3]),
-        (keys::MEM_TOTAL, "total", &s[4]),
-    ] {
-        if let Some(series) = store.get(key) {
-            mem.push(Line {
-                label: label.to_string(),
-                points: means(series, div),
-                band: band(series, div),
-                color,
-            });
-        }
-    }
+    let (div, unit) = byte_unit(max_of(
+        store,
+        &[keys::MEM_USED, keys::MEM_CACHED, keys::MEM_TOTAL],
+    ));
+    let mem = banded_lines(
+        store,
+        div,
+        [
+            (keys::MEM_USED, "used", &s[0]),
+            (keys::MEM_CACHED, "cached", &s[3]),
+            (keys::MEM_TOTAL, "total", &s[4]),
+        ],
+    );
     push_chart(
         &mut out,
         TimeChart {
@@ -788,23 +803,8 @@ pub fn render(store: &Store, now_nanos: i64, opts: ChartOptions) -> Result<Chart
             keys::DISK_WRITE,
         ),
     ] {
-        let max = [rx, tx]
-            .iter()
-            .filter_map(|k| store.get(k))
-            .map(|s| s.stats.max)
-            .fold(0.0, f64::max);
-        let (div, unit) = byte_unit(max);
-        let mut lines = Vec::new();
-        for ((key, label), color) in [rx, tx].into_iter().zip(what).zip([&s[0], &s[1]]) {
-            if let Some(series) = store.get(key) {
-                lines.push(Line {
-                    label: label.to_string(),
-                    points: means(series, div),
-                    band: band(series, div),
-                    color,
-                });
-            }
-        }
+        let (div, unit) = byte_unit(max_of(store, &[rx, tx]));
+        let lines = banded_lines(store, div, [(rx, what[0], &s[0]), (tx, what[1], &s[1])]);
         push_chart(
             &mut out,
             TimeChart {

@@ -104,6 +104,21 @@ fn grouped<'a>(
     }
 }
 
+/// Pushes the sums of `points` per timestamp and group (see [`grouped`]) to the store key
+/// `to` gives the group; other groups are ignored.
+fn push_sums<'a>(
+    store: &mut Store,
+    points: &'a [NumberDataPoint],
+    group: impl Fn(&'a [KeyValue]) -> Option<&'a str>,
+    to: &[(&str, &str)],
+) {
+    grouped(points, group, |t, g, v, _| {
+        if let Some((_, key)) = to.iter().find(|(name, _)| *name == g) {
+            store.push(key, t, v);
+        }
+    });
+}
+
 /// Adds the metrics the report uses; ignores the rest.
 pub fn metrics(store: &mut Store, resources: &[ResourceMetrics]) {
     for rm in resources {
@@ -117,14 +132,11 @@ pub fn metrics(store: &mut Store, resources: &[ResourceMetrics]) {
             let points = number_points(m);
             match (m.name.as_str(), pid) {
                 ("system.cpu.utilization", _) => cpu(store, points),
-                ("system.memory.usage", _) => grouped(
+                ("system.memory.usage", _) => push_sums(
+                    store,
                     points,
                     |a| attr_str(a, "system.memory.state"),
-                    |t, state, v, _| match state {
-                        "used" => store.push(keys::MEM_USED, t, v),
-                        "cached" => store.push(keys::MEM_CACHED, t, v),
-                        _ => {}
-                    },
+                    &[("used", keys::MEM_USED), ("cached", keys::MEM_CACHED)],
                 ),
                 ("system.memory.limit", _) => {
                     for p in points {
@@ -133,7 +145,8 @@ pub fn metrics(store: &mut Store, resources: &[ResourceMetrics]) {
                         }
                     }
                 }
-                ("system.network.io.rate", _) => grouped(
+                ("system.network.io.rate", _) => push_sums(
+                    store,
                     points,
                     |a| {
                         // Loopback traffic is the machine talking to itself.
@@ -141,20 +154,13 @@ pub fn metrics(store: &mut Store, resources: &[ResourceMetrics]) {
                             .then(|| attr_str(a, "network.io.direction"))
                             .flatten()
                     },
-                    |t, dir, v, _| match dir {
-                        "receive" => store.push(keys::NET_RX, t, v),
-                        "transmit" => store.push(keys::NET_TX, t, v),
-                        _ => {}
-                    },
+                    &[("receive", keys::NET_RX), ("transmit", keys::NET_TX)],
                 ),
-                ("system.disk.io.rate", _) => grouped(
+                ("system.disk.io.rate", _) => push_sums(
+                    store,
                     points,
                     |a| attr_str(a, "disk.io.direction"),
-                    |t, dir, v, _| match dir {
-                        "read" => store.push(keys::DISK_READ, t, v),
-                        "write" => store.push(keys::DISK_WRITE, t, v),
-                        _ => {}
-                    },
+                    &[("read", keys::DISK_READ), ("write", keys::DISK_WRITE)],
                 ),
                 ("system.filesystem.utilization", _) => {
                     for p in points {

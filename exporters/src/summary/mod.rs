@@ -60,7 +60,9 @@ pub use ingest::{
     ALERT_EVENT, STEP_ATTR, STEP_END_ATTR, STEP_EXIT_ATTR, STEP_SOURCE_ATTR, STEP_START_ATTR,
     TASK_NAME_ATTR,
 };
-pub use report::{build as build_report, gantt_blocks, JobIdentity, Report, ReportInput};
+pub use report::{
+    build as build_report, gantt_blocks, JobIdentity, Report, ReportInput, SECTION_TITLES,
+};
 pub use store::{
     exact_quantile, keys, Alert, Point, Series, Sketch, Stats, Step, StepSource, StepStatus, Store,
 };

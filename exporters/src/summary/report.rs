@@ -120,6 +120,19 @@ struct Section {
     html: String,
 }
 
+impl Section {
+    /// A section without shorter forms.
+    fn new(title: &'static str, priority: u8, (md, html): (String, String)) -> Section {
+        Section {
+            title,
+            priority,
+            md,
+            shorter: Vec::new(),
+            html,
+        }
+    }
+}
+
 /// `why` is the exporter's own text (Markdown allowed), never data.
 fn not_available(why: &str) -> (String, String) {
     (
@@ -207,13 +220,7 @@ fn header(input: &ReportInput<'_>) -> Section {
         let _ = writeln!(md, "{line}\n");
         let _ = writeln!(html, "<p>{}</p>", h(&line));
     }
-    Section {
-        title: "Summary",
-        priority: u8::MAX,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Summary", u8::MAX, (md, html))
 }
 
 fn status_text(s: StepStatus) -> &'static str {
@@ -282,14 +289,11 @@ fn steps_table_md(input: &ReportInput<'_>, limit: usize) -> String {
 fn steps_section(input: &ReportInput<'_>) -> Section {
     let steps = input.store.steps.effective();
     if steps.is_empty() {
-        let (md, html) = not_available("no step records were received (steps are recorded by `sluice ci step`; `sluice ci -- <command>` runs one)");
-        return Section {
-            title: "Steps",
-            priority: 90,
-            md,
-            shorter: Vec::new(),
-            html,
-        };
+        return Section::new(
+            "Steps",
+            90,
+            not_available("no step records were received (steps are recorded by `sluice ci step`; `sluice ci -- <command>` runs one)"),
+        );
     }
     let mut html = String::from("<table><tr><th>#</th><th>Step</th><th>Status</th><th>Exit code</th><th>Started (UTC)</th><th>Duration</th></tr>\n");
     for (i, s) in steps.iter().enumerate() {
@@ -403,13 +407,7 @@ fn alerts_section(input: &ReportInput<'_>) -> Section {
         }
         (md, html)
     };
-    Section {
-        title: "Alerts",
-        priority: 85,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Alerts", 85, (md, html))
 }
 
 fn stat_row(name: &str, s: &Series, fmt: fn(f64) -> String) -> [String; 6] {
@@ -496,13 +494,7 @@ fn resources_section(input: &ReportInput<'_>) -> Section {
         }
         (md, html)
     };
-    Section {
-        title: "Resource usage",
-        priority: 80,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Resource usage", 80, (md, html))
 }
 
 fn charts_section(input: &ReportInput<'_>) -> Section {
@@ -549,13 +541,7 @@ fn charts_section(input: &ReportInput<'_>) -> Section {
             h(&m.why)
         );
     }
-    Section {
-        title: "Charts",
-        priority: 95,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Charts", 95, (md, html))
 }
 
 /// The Mermaid gantt blocks of `steps`, each under [`MERMAID_BLOCK_CHARS`] characters.
@@ -582,6 +568,9 @@ pub fn gantt_blocks(store: &Store, now_nanos: i64) -> Vec<String> {
         } else {
             format!("Steps (part {part})")
         };
+        // `dateFormat x`: task dates are Unix milliseconds, an input format Mermaid's gantt
+        // documents (its dates go through dayjs); `axisFormat` is a d3 time format, shown in the
+        // reader's time zone. Tasks are `title :tag, id, start, end`, both ends absolute.
         format!("gantt\n    title {title}\n    dateFormat x\n    axisFormat %H:%M:%S\n    section Steps\n")
     };
     let mut blocks = Vec::new();
@@ -622,13 +611,7 @@ fn timeline_section(input: &ReportInput<'_>) -> Section {
         };
         (md, html)
     };
-    Section {
-        title: "Timeline",
-        priority: 50,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Timeline", 50, (md, html))
 }
 
 fn processes_section(input: &ReportInput<'_>) -> Section {
@@ -693,13 +676,7 @@ fn processes_section(input: &ReportInput<'_>) -> Section {
         }
         (md, html)
     };
-    Section {
-        title: "Top processes",
-        priority: 60,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Top processes", 60, (md, html))
 }
 
 fn output_section(input: &ReportInput<'_>) -> Section {
@@ -721,13 +698,7 @@ fn output_section(input: &ReportInput<'_>) -> Section {
         html.push_str("</table>\n");
         (md, html)
     };
-    Section {
-        title: "Command output",
-        priority: 70,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Command output", 70, (md, html))
 }
 
 fn errors_section(input: &ReportInput<'_>) -> Section {
@@ -761,13 +732,7 @@ fn errors_section(input: &ReportInput<'_>) -> Section {
             format!("<p>{}</p>\n<pre>{}</pre>\n", h(&intro), h(body)),
         )
     };
-    Section {
-        title: "Last error lines",
-        priority: 40,
-        md,
-        shorter: Vec::new(),
-        html,
-    }
+    Section::new("Last error lines", 40, (md, html))
 }
 
 fn dropped_md(title: &str, budget: usize) -> String {
@@ -786,6 +751,19 @@ const CSS_LIGHT: &str = "body{background:#fff;color:#24292f}a{color:#0969da}th,t
 const CSS_DARK: &str = "body{background:#0d1117;color:#e6edf3}a{color:#58a6ff}th,td{border:1px solid #30363d}th{background:#161b22}pre,code{background:#161b22}.na{color:#8b949e}tr.failed td{background:#3d1418}tr.running td{background:#3a2e00}";
 const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1060px;margin:24px auto;padding:0 16px;line-height:1.45}table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;text-align:left;vertical-align:top}td code{white-space:pre-wrap;word-break:break-all}pre{padding:10px;overflow-x:auto;white-space:pre-wrap;word-break:break-all}figure{margin:16px 0}img{max-width:100%;height:auto}figcaption{font-size:90%}";
 
+/// The titles of the report's sections after its header, in order (each a `### ` heading; one
+/// dropped under the budget keeps its heading).
+pub const SECTION_TITLES: [&str; 8] = [
+    "Steps",
+    "Alerts",
+    "Resource usage",
+    "Charts",
+    "Timeline",
+    "Top processes",
+    "Command output",
+    "Last error lines",
+];
+
 /// Builds both documents.
 pub fn build(input: &ReportInput<'_>) -> Report {
     let sections = [
@@ -799,6 +777,7 @@ pub fn build(input: &ReportInput<'_>) -> Report {
         output_section(input),
         errors_section(input),
     ];
+    debug_assert!(sections[1..].iter().map(|s| s.title).eq(SECTION_TITLES));
     let budget = input.max_report_bytes;
     let footer = "\n---\n_Generated by sluice's `summary` exporter._\n";
     // Each section's Markdown forms, longest first, the last one saying it was omitted.

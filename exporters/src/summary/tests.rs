@@ -163,7 +163,13 @@ fn gantt_lines_are_well_formed_and_blocks_stay_under_the_limit() {
     let mut tasks = 0;
     for b in &blocks {
         assert!(b.chars().count() < 50_000);
-        assert!(b.starts_with("gantt\n"));
+        let head: Vec<&str> = b.lines().take(5).map(str::trim).collect();
+        assert_eq!(head[0], "gantt");
+        assert!(head[1].starts_with("title Steps"), "{}", head[1]);
+        assert_eq!(
+            head[2..],
+            ["dateFormat x", "axisFormat %H:%M:%S", "section Steps"]
+        );
         for line in b.lines().skip(5) {
             // `    <title> :<tag>, s<n>, <start>, <end>`: exactly one colon, the separator.
             assert_eq!(line.matches(':').count(), 1, "{line}");
@@ -172,6 +178,8 @@ fn gantt_lines_are_well_formed_and_blocks_stay_under_the_limit() {
             assert_eq!(parts.len(), 4, "{line}");
             assert!(["done", "crit"].contains(&parts[0]), "{line}");
             assert!(parts[2].parse::<i64>().unwrap() < parts[3].parse::<i64>().unwrap());
+            // Milliseconds (`dateFormat x`), not seconds or nanoseconds.
+            assert_eq!(parts[2], (T0 / 1_000_000 + (tasks as u64) * 1000).to_string());
             tasks += 1;
         }
     }
@@ -491,18 +499,9 @@ fn report_has_every_section_and_escapes_step_names() {
     let store = job_with_steps(600);
     let r = report_of(&store, DEFAULT_MAX_REPORT_BYTES, None);
     let md = &r.markdown;
-    for h in [
-        "## sluice CI report",
-        "### Steps",
-        "### Alerts",
-        "### Resource usage",
-        "### Charts",
-        "### Timeline",
-        "### Top processes",
-        "### Command output",
-        "### Last error lines",
-    ] {
-        assert!(md.contains(h), "missing {h}");
+    assert!(md.contains("## sluice CI report"));
+    for t in SECTION_TITLES {
+        assert!(md.contains(&format!("### {t}\n")), "missing {t}");
     }
     assert!(r.dropped.is_empty());
     assert!(md.contains("Job identity not available"));
@@ -758,18 +757,23 @@ fn every_chart_is_a_png_of_the_configured_size_in_both_themes() {
     }
 }
 
-#[test]
-fn the_cpu_chart_shows_the_burst() {
-    // Stacked user/system/iowait: during a burst the stack reaches far higher up the chart.
-    let store = job_with_steps(600);
+/// `store` rendered with default settings and `theme` into a new folder.
+fn rendered(store: &Store, theme: Theme) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     render_to_dir(
-        &store,
-        &settings(dir.path(), Theme::Light),
+        store,
+        &settings(dir.path(), theme),
         &JobIdentity::default(),
         0,
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn the_cpu_chart_shows_the_burst() {
+    // Stacked user/system/iowait: during a burst the stack reaches far higher up the chart.
+    let dir = rendered(&job_with_steps(600), Theme::Light);
     let (w, h, px) = decode(&dir.path().join("cpu.png"));
     let column_fill = |x: u32| {
         (0..h)
@@ -792,15 +796,7 @@ fn the_cpu_chart_shows_the_burst() {
 
 #[test]
 fn html_is_self_contained() {
-    let store = job_with_steps(300);
-    let dir = tempfile::tempdir().unwrap();
-    render_to_dir(
-        &store,
-        &settings(dir.path(), Theme::Dark),
-        &JobIdentity::default(),
-        0,
-    )
-    .unwrap();
+    let dir = rendered(&job_with_steps(300), Theme::Dark);
     let html = std::fs::read_to_string(dir.path().join(REPORT_HTML)).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.to_ascii_lowercase().contains("<script"));

@@ -64,15 +64,21 @@ fn counter(name: &str, minute: u64, total: i64, start_minute: u64, cumulative: b
                 value: Some(number_data_point::Value::AsInt(total)),
                 ..Default::default()
             }],
-            aggregation_temporality: if cumulative {
-                AggregationTemporality::Cumulative as i32
-            } else {
-                AggregationTemporality::Delta as i32
-            },
+            aggregation_temporality: temporality(cumulative),
             is_monotonic: true,
         })),
         ..Default::default()
     }
+}
+
+/// The OTLP `aggregation_temporality` of a cumulative or a delta metric.
+fn temporality(cumulative: bool) -> i32 {
+    let t = if cumulative {
+        AggregationTemporality::Cumulative
+    } else {
+        AggregationTemporality::Delta
+    };
+    t as i32
 }
 
 fn histogram(
@@ -96,11 +102,7 @@ fn histogram(
                 exemplars,
                 ..Default::default()
             }],
-            aggregation_temporality: if cumulative {
-                AggregationTemporality::Cumulative as i32
-            } else {
-                AggregationTemporality::Delta as i32
-            },
+            aggregation_temporality: temporality(cumulative),
         })),
         ..Default::default()
     }
