@@ -47,16 +47,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// An error and its sources, `: `-joined (hyper's own message is only "client error").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use sluice_pipeline::error::error_chain;
 
 /// The config's `headers` as a header map; a bad name or value names its key.
 pub fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, BuildError> {

@@ -115,3 +115,16 @@ pub enum SendError {
     #[error("pipeline is shutting down")]
     Closed,
 }
+
+/// An error and its sources, `outer: inner: root`: what a log line or a drop reason shows of an
+/// error from a layered client (hyper, rustls, io).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

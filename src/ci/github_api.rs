@@ -6,6 +6,7 @@
 //! compiled in, plus those of `$SSL_CERT_FILE` when set; plain `http://` works too (a test
 //! serves a recorded response on 127.0.0.1).
 
+use sluice_pipeline::error::error_chain;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -177,7 +178,7 @@ async fn get(client: &ApiClient, url: &str, token: &str) -> Result<Bytes, CiErro
         let resp = client
             .request(req)
             .await
-            .map_err(|e| err(format!("{url}: {}", chain(&e))))?;
+            .map_err(|e| err(format!("{url}: {}", error_chain(&e))))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_BODY)
             .collect()
@@ -199,17 +200,6 @@ async fn get(client: &ApiClient, url: &str, token: &str) -> Result<Bytes, CiErro
                 REQUEST_TIMEOUT.as_secs()
             ))
         })?
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// A job's steps as step records: a start record for each step that started, an end record
