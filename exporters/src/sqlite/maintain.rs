@@ -398,7 +398,11 @@ fn rollup_chunk(conn: &Connection) -> rusqlite::Result<i64> {
                 last = CASE WHEN excluded.last_time >= last_time THEN excluded.last ELSE last END,
                 last_time = max(last_time, excluded.last_time)"
         ))?;
-        for ((series, bucket), a) in map {
+        // In key order (bucket, then series), so the upserts walk the table's b-tree forward
+        // instead of jumping around it.
+        let mut rows: Vec<(&(i64, i64), &Agg)> = map.iter().collect();
+        rows.sort_unstable_by_key(|((series, bucket), _)| (*bucket, *series));
+        for ((series, bucket), a) in rows {
             stmt.execute(params![
                 series,
                 bucket,

@@ -212,6 +212,63 @@ fn a_newer_schema_is_refused() {
 }
 
 #[test]
+fn series_lookup_by_hash_tells_attribute_sets_apart_and_merges_reordered_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path(), 10);
+    let i = any_value::Value::IntValue;
+    let d = any_value::Value::DoubleValue;
+    let point = |attributes: Vec<KeyValue>, v: f64| NumberDataPoint {
+        attributes,
+        time_unix_nano: T0 as u64,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    let sets = [
+        vec![kv("cpu", i(0)), kv("state", s("user"))],
+        // The same set in another order: the database's JSON key makes it the same series.
+        vec![kv("state", s("user")), kv("cpu", i(0))],
+        vec![kv("cpu", i(1)), kv("state", s("user"))],
+        // 1 as a double is another value than 1 as an integer.
+        vec![kv("cpu", d(1.0)), kv("state", s("user"))],
+        vec![kv("cpu", i(0))],
+        vec![],
+    ];
+    // Twice, so the second round is answered from the cache.
+    for round in 0..2 {
+        let points = sets
+            .iter()
+            .enumerate()
+            .map(|(n, a)| point(a.clone(), (round * 10 + n) as f64))
+            .collect();
+        let p = metrics("a", vec![gauge("cpu.time", points)]);
+        store.write(&[&p]).expect("write");
+    }
+    let c = store.connection();
+    assert_eq!(count(c, "SELECT count(*) FROM series"), 5);
+    assert_eq!(count(c, "SELECT count(*) FROM points"), 12);
+    let per_series: Vec<(String, i64)> = c
+        .prepare(
+            "SELECT s.attributes, count(*) FROM points p JOIN series s ON s.id = p.series_id
+             GROUP BY s.id ORDER BY s.id",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        per_series,
+        vec![
+            (r#"{"cpu":0,"state":"user"}"#.to_string(), 4),
+            (r#"{"cpu":1,"state":"user"}"#.to_string(), 2),
+            (r#"{"cpu":1.0,"state":"user"}"#.to_string(), 2),
+            (r#"{"cpu":0}"#.to_string(), 2),
+            ("{}".to_string(), 2),
+        ]
+    );
+}
+
+#[test]
 fn every_metric_kind_is_stored_and_series_are_deduplicated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(dir.path(), 10);
@@ -545,52 +602,47 @@ fn expected_rollups(
 }
 
 fn stored_rollups(c: &Connection, table: &str, from: i64) -> BTreeMap<(i64, i64), Roll> {
-    c.prepare(&format!(
-        "SELECT series_id, bucket_start, count, sum, min, max, last FROM {table} WHERE bucket_start >= ?1"
-    ))
-    .expect("prepare")
-    .query_map([from], |r| {
-        Ok((
-            (r.get(0)?, r.get(1)?),
-            Roll {
-                count: r.get(2)?,
-                sum: r.get(3)?,
-                min: r.get(4)?,
-                max: r.get(5)?,
-                last: r.get(6)?,
-            },
-        ))
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
+    rollup_rows(
+        c,
+        &format!(
+            "SELECT series_id, bucket_start, count, sum, min, max, last FROM {table} WHERE bucket_start >= ?1"
+        ),
+        &[from],
+    )
+}
+
+/// Runs a query whose rows are (series, bucket, count, sum, min, max, last).
+fn rollup_rows(c: &Connection, sql: &str, params: &[i64]) -> BTreeMap<(i64, i64), Roll> {
+    c.prepare(sql)
+        .expect("prepare")
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                Roll {
+                    count: r.get(2)?,
+                    sum: r.get(3)?,
+                    min: r.get(4)?,
+                    max: r.get(5)?,
+                    last: r.get(6)?,
+                },
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
 }
 
 /// The rollups recomputed in SQL from the raw points still stored, for buckets at or after `from`
 /// (last = the value of the latest point).
 fn recomputed_from_raw(c: &Connection, width: i64, from: i64) -> BTreeMap<(i64, i64), Roll> {
-    c.prepare(
+    rollup_rows(
+        c,
         "WITH b AS (SELECT series_id, time_unix_nano - (time_unix_nano % ?1) AS bucket, time_unix_nano AS t, value FROM points)
          SELECT series_id, bucket, count(*), sum(value), min(value), max(value),
                 (SELECT value FROM b b2 WHERE b2.series_id = b.series_id AND b2.bucket = b.bucket ORDER BY t DESC LIMIT 1)
          FROM b WHERE bucket >= ?2 GROUP BY series_id, bucket",
+        &[width, from],
     )
-    .expect("prepare")
-    .query_map([width, from], |r| {
-        Ok((
-            (r.get(0)?, r.get(1)?),
-            Roll {
-                count: r.get(2)?,
-                sum: r.get(3)?,
-                min: r.get(4)?,
-                max: r.get(5)?,
-                last: r.get(6)?,
-            },
-        ))
-    })
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
 }
 
 #[test]
