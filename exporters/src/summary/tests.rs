@@ -179,7 +179,10 @@ fn gantt_lines_are_well_formed_and_blocks_stay_under_the_limit() {
             assert!(["done", "crit"].contains(&parts[0]), "{line}");
             assert!(parts[2].parse::<i64>().unwrap() < parts[3].parse::<i64>().unwrap());
             // Milliseconds (`dateFormat x`), not seconds or nanoseconds.
-            assert_eq!(parts[2], (T0 / 1_000_000 + (tasks as u64) * 1000).to_string());
+            assert_eq!(
+                parts[2],
+                (T0 / 1_000_000 + (tasks as u64) * 1000).to_string()
+            );
             tasks += 1;
         }
     }
