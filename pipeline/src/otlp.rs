@@ -47,6 +47,11 @@ pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
     }
 }
 
+/// The attributes of an optional resource (none when it is absent).
+pub fn resource_attributes(resource: &Option<Resource>) -> &[KeyValue] {
+    resource.as_ref().map_or(&[], |r| r.attributes.as_slice())
+}
+
 /// A resource with these attributes.
 pub fn resource(attributes: Vec<KeyValue>) -> Resource {
     Resource {

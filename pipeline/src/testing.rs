@@ -400,6 +400,16 @@ pub fn spans(n: usize) -> Payload {
     }])
 }
 
+/// The OTLP `aggregation_temporality` of a cumulative or a delta metric.
+pub fn temporality(cumulative: bool) -> i32 {
+    let t = if cumulative {
+        sluice_proto::metrics::v1::AggregationTemporality::Cumulative
+    } else {
+        sluice_proto::metrics::v1::AggregationTemporality::Delta
+    };
+    t as i32
+}
+
 /// One gauge metric `name` with `n` points valued 0..n.
 pub fn gauge_points(name: &str, n: usize) -> Payload {
     let data_points = (0..n)

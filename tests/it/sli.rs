@@ -3,6 +3,7 @@
 //! merged over it, fed sixteen minutes of data that cross each band; the exact alert sequence,
 //! the status gauges and the untouched metrics arrive at the exporter.
 
+use sluice_pipeline::testing::temporality;
 use std::sync::Arc;
 
 use sluice_pipeline::config::{self as cfg, ConfigSource};
@@ -15,8 +16,8 @@ use sluice_pipeline::{Batch, Payload, Signal};
 use sluice_processors::sli::{AlertEvent, ALERT_EVENT_NAME, STATUS_METRIC, VALUE_METRIC};
 use sluice_proto::common::v1::any_value;
 use sluice_proto::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum,
 };
 
 use crate::{bounded, resolve_yaml};
@@ -85,16 +86,6 @@ fn hundred_at(bounds: &[f64], value: f64) -> Vec<u64> {
         .unwrap_or(bounds.len());
     counts[i] = 100;
     counts
-}
-
-/// The OTLP `aggregation_temporality` of a cumulative or a delta metric.
-fn temporality(cumulative: bool) -> i32 {
-    let t = if cumulative {
-        AggregationTemporality::Cumulative
-    } else {
-        AggregationTemporality::Delta
-    };
-    t as i32
 }
 
 fn histogram_metric(

@@ -200,11 +200,7 @@ pub fn group_streams(logs: &[ResourceLogs], rules: &LabelRules) -> Vec<LokiStrea
     let mut index: HashMap<BTreeMap<String, String>, usize> = HashMap::new();
     let mut now = None;
     for rl in logs {
-        let resource_attrs: &[KeyValue] = rl
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
+        let resource_attrs = sluice_pipeline::otlp::resource_attributes(&rl.resource);
         let mut resource_labels = BTreeMap::new();
         for (key, name) in &rules.resource {
             if let Some(v) = find(resource_attrs, key) {

@@ -122,11 +122,7 @@ fn push_sums<'a>(
 /// Adds the metrics the report uses; ignores the rest.
 pub fn metrics(store: &mut Store, resources: &[ResourceMetrics]) {
     for rm in resources {
-        let res_attrs: &[KeyValue] = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
+        let res_attrs = sluice_pipeline::otlp::resource_attributes(&rm.resource);
         let pid = value_i64(attr(res_attrs, "process.pid"));
         for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
             let points = number_points(m);

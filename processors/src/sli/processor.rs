@@ -103,11 +103,7 @@ impl SliProcessor {
     /// Reads the points of every SLI's metrics in `resource_metrics`.
     pub fn ingest(&mut self, resource_metrics: &[ResourceMetrics]) {
         for rm in resource_metrics {
-            let resource: &[KeyValue] = rm
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.as_slice())
-                .unwrap_or(&[]);
+            let resource = sluice_pipeline::otlp::resource_attributes(&rm.resource);
             for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
                 let Some(routes) = self.routes.get(&m.name) else {
                     continue;

@@ -2,6 +2,7 @@
 //! ratio), the alert rules (bands, flapping, Red on one breach, hysteresis), what is emitted,
 //! and the config.
 
+use sluice_pipeline::testing::temporality;
 use std::sync::Arc;
 
 use sluice_pipeline::config::decode_str;
@@ -69,16 +70,6 @@ fn counter(name: &str, minute: u64, total: i64, start_minute: u64, cumulative: b
         })),
         ..Default::default()
     }
-}
-
-/// The OTLP `aggregation_temporality` of a cumulative or a delta metric.
-fn temporality(cumulative: bool) -> i32 {
-    let t = if cumulative {
-        AggregationTemporality::Cumulative
-    } else {
-        AggregationTemporality::Delta
-    };
-    t as i32
 }
 
 fn histogram(

@@ -94,12 +94,7 @@ fn attrs(kvs: &[KeyValue]) -> Vec<(String, String)> {
 }
 
 fn resource_attrs(rm: &ResourceMetrics) -> Vec<(String, String)> {
-    attrs(
-        rm.resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]),
-    )
+    attrs(sluice_pipeline::otlp::resource_attributes(&rm.resource))
 }
 
 fn resource_attr(rm: &ResourceMetrics, key: &str) -> Option<String> {
