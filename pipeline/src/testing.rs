@@ -459,3 +459,22 @@ pub fn log_records(n: usize) -> Payload {
         ..Default::default()
     }])
 }
+
+/// The misspelt-key test every plugin has: `yaml` must fail to decode as `C` with exactly one
+/// error, the unknown key at `key_path` (`::`-joined) on `line`, its message naming the key.
+pub fn assert_misspelt_key<C: serde::de::DeserializeOwned>(
+    yaml: &str,
+    key_path: &str,
+    line: usize,
+) {
+    let errors = match crate::config::decode_str::<C>(yaml) {
+        Ok(_) => panic!("a misspelt key decoded:\n{yaml}"),
+        Err(e) => e,
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.key_path(), key_path, "{e}");
+    assert_eq!(e.mark.as_ref().map(|m| m.line), Some(line), "{e}");
+    let key = key_path.rsplit("::").next().unwrap_or(key_path);
+    assert!(e.message.contains(&format!("unknown field `{key}`")), "{e}");
+}

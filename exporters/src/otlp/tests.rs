@@ -87,15 +87,10 @@ fn good_config_decodes_whole() {
 
 #[test]
 fn typo_config_names_key_and_line() {
-    let e = decode_str::<OtlpExporterConfig>(include_str!("testdata/typo_config.yaml"))
-        .expect_err("typo must fail");
-    assert_eq!(e.len(), 1);
-    assert_eq!(e[0].key_path(), "compresion");
-    assert_eq!(e[0].mark.as_ref().map(|m| m.line), Some(3));
-    assert!(
-        e[0].message.contains("unknown field `compresion`"),
-        "{}",
-        e[0]
+    sluice_pipeline::testing::assert_misspelt_key::<OtlpExporterConfig>(
+        include_str!("testdata/typo_config.yaml"),
+        "compresion",
+        3,
     );
 }
 

@@ -839,11 +839,11 @@ fn good_config_decodes_whole() {
 
 #[test]
 fn typo_config_names_key_and_line() {
-    let e = decode_str::<SliProcessorConfig>(include_str!("testdata/typo_config.yaml"))
-        .expect_err("typo must fail");
-    let text = format!("{e:?}");
-    assert!(text.contains("consecutive_breachs"), "{text}");
-    assert_eq!(e[0].mark.as_ref().unwrap().line, 6, "{text}");
+    sluice_pipeline::testing::assert_misspelt_key::<SliProcessorConfig>(
+        include_str!("testdata/typo_config.yaml"),
+        "slis::0::consecutive_breachs",
+        6,
+    );
 }
 
 #[test]

@@ -67,10 +67,11 @@ fn defaults_follow_the_collector() {
 
 #[test]
 fn a_misspelt_key_fails_with_its_name() {
-    let errs = decode_str::<FilelogReceiverConfig>(&testdata("typo_config.yaml"))
-        .expect_err("typo must fail");
-    let text = format!("{errs:?}");
-    assert!(text.contains("include_file_paht"), "{text}");
+    sluice_pipeline::testing::assert_misspelt_key::<FilelogReceiverConfig>(
+        &testdata("typo_config.yaml"),
+        "include_file_paht",
+        3,
+    );
 }
 
 #[test]

@@ -111,15 +111,11 @@ fn defaults_follow_the_issue_and_github() {
 
 #[test]
 fn a_misspelt_key_fails_with_its_name() {
-    let errs = decode_str::<GithubReceiverConfig>(&testdata("typo_config.yaml"))
-        .expect_err("typo must fail");
-    let text = errs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(text.contains("heath_path"), "{text}");
-    assert!(text.contains(":2:1"), "{text}");
+    sluice_pipeline::testing::assert_misspelt_key::<GithubReceiverConfig>(
+        &testdata("typo_config.yaml"),
+        "heath_path",
+        2,
+    );
 }
 
 #[test]

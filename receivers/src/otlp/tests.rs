@@ -86,18 +86,11 @@ fn only_listed_protocols_run_and_an_empty_one_gets_defaults() {
 
 #[test]
 fn misspelt_key_is_named_with_its_line() {
-    let yaml =
-        fs::read_to_string(Path::new(TESTDATA).join("typo_config.yaml")).expect("typo_config.yaml");
-    let errors = decode_str::<OtlpReceiverConfig>(&yaml)
-        .err()
-        .unwrap_or_default();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].key_path(), "protocols::grpc::endpiont");
-    assert_eq!(errors[0].mark.as_ref().map(|m| m.line), Some(3));
-    assert!(
-        errors[0].message.contains("unknown field `endpiont`"),
-        "{}",
-        errors[0]
+    sluice_pipeline::testing::assert_misspelt_key::<OtlpReceiverConfig>(
+        &fs::read_to_string(Path::new(TESTDATA).join("typo_config.yaml"))
+            .expect("typo_config.yaml"),
+        "protocols::grpc::endpiont",
+        3,
     );
 }
 

@@ -828,18 +828,11 @@ fn config_file_decodes_whole() {
 
 #[test]
 fn misspelt_key_is_named_with_its_line() {
-    let yaml =
-        fs::read_to_string(Path::new(TESTDATA).join("typo_config.yaml")).expect("typo_config.yaml");
-    let errors = decode_str::<ProcfsReceiverConfig>(&yaml)
-        .err()
-        .unwrap_or_default();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].key_path(), "scrapers::memmory");
-    assert_eq!(errors[0].mark.as_ref().map(|m| m.line), Some(3));
-    assert!(
-        errors[0].message.contains("unknown field `memmory`"),
-        "{}",
-        errors[0]
+    sluice_pipeline::testing::assert_misspelt_key::<ProcfsReceiverConfig>(
+        &fs::read_to_string(Path::new(TESTDATA).join("typo_config.yaml"))
+            .expect("typo_config.yaml"),
+        "scrapers::memmory",
+        3,
     );
 }
 
