@@ -9,12 +9,17 @@ use rusqlite::{params, Connection};
 use super::clock::duration_nanos;
 use super::config::SqliteRetentionConfig;
 use super::error::SqliteError;
-use super::store::{state, Store};
+use super::store::{Fold, Store};
 
 /// Rows one step reads or deletes at most.
 pub const STEP_ROWS: i64 = 10_000;
 /// Raw points one rollup step folds at most.
 pub const ROLLUP_ROWS: i64 = 50_000;
+/// Rows of one multi-row rollup upsert (one statement per row was most of a flush's time).
+const UPSERT_ROWS: usize = 64;
+/// Pending rollup rows (minute and hour) at which the writer folds them into the tables at once
+/// rather than at the next pass: bounds the memory they take (about 100 bytes each).
+pub const PENDING_ROWS_MAX: usize = 65_536;
 /// Rows one size-cap step deletes at most: small, so the cap takes little more than needed.
 const EVICT_ROWS: i64 = 500;
 const MINUTE: i64 = 60_000_000_000;
@@ -130,7 +135,182 @@ impl Agg {
     }
 }
 
+/// Rollup rows being built: (bucket start, series) → aggregate, for each width.
+#[derive(Debug, Default)]
+struct Rollups {
+    minute: RollupMap,
+    hour: RollupMap,
+}
+
+type RollupMap = HashMap<(i64, i64), Agg, foldhash::fast::RandomState>;
+
+impl Rollups {
+    /// Adds a point. A NaN (SQLite stores it as NULL) has no number to aggregate, and an infinity
+    /// is skipped too: +∞ and −∞ in one bucket would make a sum SQLite cannot store.
+    fn add(&mut self, series: i64, t: i64, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        for (map, width) in [(&mut self.minute, MINUTE), (&mut self.hour, HOUR)] {
+            let bucket = t - t.rem_euclid(width);
+            map.entry((bucket, series))
+                .and_modify(|a| a.add(t, v))
+                .or_insert_with(|| Agg::new(t, v));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.minute.len() + self.hour.len()
+    }
+
+    /// Adds the rows into the rollup tables (inside the caller's transaction).
+    fn upsert(&self, conn: &Connection) -> rusqlite::Result<()> {
+        for (table, map) in [("rollup_minute", &self.minute), ("rollup_hour", &self.hour)] {
+            // In key order, so the upserts walk the table's b-tree forward instead of jumping
+            // around it.
+            let mut rows: Vec<(&(i64, i64), &Agg)> = map.iter().collect();
+            rows.sort_unstable_by_key(|(key, _)| **key);
+            let sql = |n: usize| {
+                format!(
+                    "INSERT INTO {table} (bucket_start, series_id, count, sum, min, max, last, last_time)
+                     VALUES {}
+                     ON CONFLICT (bucket_start, series_id) DO UPDATE SET
+                        count = count + excluded.count,
+                        sum = sum + excluded.sum,
+                        min = min(min, excluded.min),
+                        max = max(max, excluded.max),
+                        last = CASE WHEN excluded.last_time >= last_time THEN excluded.last ELSE last END,
+                        last_time = max(last_time, excluded.last_time)",
+                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ")
+                )
+            };
+            let mut chunks = rows.chunks_exact(UPSERT_ROWS);
+            if chunks.len() > 0 {
+                let mut stmt = conn.prepare_cached(&sql(UPSERT_ROWS))?;
+                for chunk in chunks.by_ref() {
+                    stmt.execute(rusqlite::params_from_iter(
+                        chunk.iter().flat_map(agg_params),
+                    ))?;
+                }
+            }
+            let mut stmt = conn.prepare_cached(&sql(1))?;
+            for row in chunks.remainder() {
+                stmt.execute(rusqlite::params_from_iter(agg_params(row)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One rollup row's parameters, in the `INSERT`'s column order.
+fn agg_params(&(&(bucket, series), a): &(&(i64, i64), &Agg)) -> [rusqlite::types::Value; 8] {
+    use rusqlite::types::Value::{Integer, Real};
+    [
+        Integer(bucket),
+        Integer(series),
+        Integer(a.count),
+        Real(a.sum),
+        Real(a.min),
+        Real(a.max),
+        Real(a.last),
+        Integer(a.last_time),
+    ]
+}
+
+/// Rollups of the points committed after the watermark (`base`) up to `upto`, folded by the
+/// writer as it committed them, so a pass writes them without reading the points back. Memory
+/// only: after a crash the pass folds those points from the raw table, as for any points the
+/// writer did not fold.
+#[derive(Debug)]
+pub struct Pending {
+    base: i64,
+    /// The last point id folded.
+    pub(super) upto: i64,
+    points: u64,
+    rollups: Rollups,
+}
+
+impl Pending {
+    /// Nothing folded yet after `watermark`.
+    pub(super) fn new(watermark: i64) -> Pending {
+        Pending {
+            base: watermark,
+            upto: watermark,
+            points: 0,
+            rollups: Rollups::default(),
+        }
+    }
+
+    /// Folds the points with ids `upto + 1 ..= last_id`.
+    pub(super) fn fold(mut self, last_id: i64, folds: &[Fold]) -> Pending {
+        for &(series, t, v) in folds {
+            self.rollups.add(series, t, v);
+        }
+        self.points += folds.len() as u64;
+        self.upto = last_id;
+        self
+    }
+}
+
 impl Store {
+    /// Whether the pending rollups are big enough to be written now.
+    pub(super) fn pending_is_large(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|p| p.rollups.len() >= PENDING_ROWS_MAX)
+    }
+
+    /// One rollup step in its own transaction: the pending rollups, then up to [`ROLLUP_ROWS`]
+    /// raw points after the watermark that were not folded. Returns (points rolled up, raw
+    /// points read).
+    pub(super) fn rollup_step(&mut self) -> rusqlite::Result<(u64, i64)> {
+        let pending = self.pending.take();
+        let usable = pending.as_ref().filter(|p| p.base == self.watermark);
+        if pending.is_some() && usable.is_none() {
+            tracing::debug!(path = %self.path.display(), "Pending SQLite rollups do not continue the watermark; folding from raw points.");
+        }
+        let watermark = self.watermark;
+        let result = in_transaction(&self.conn, |c| {
+            let (mut wm, mut n) = (watermark, 0);
+            if let Some(p) = usable {
+                p.rollups.upsert(c)?;
+                (wm, n) = (p.upto, p.points);
+            }
+            let (read, last) = rollup_chunk(c, wm)?;
+            c.prepare_cached("UPDATE sluice_state SET value = ?1 WHERE key = 'rollup_watermark'")?
+                .execute([last])?;
+            Ok((n + read as u64, read, last))
+        });
+        match result {
+            Ok((n, read, last)) => {
+                self.watermark = last;
+                Ok((n, read))
+            }
+            Err(e) => {
+                if usable.is_some() {
+                    self.pending = pending;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the pending rollups now (the writer, when they grow large, and at shutdown). On
+    /// failure they are dropped, so they cannot grow without bound: the next pass folds their
+    /// points from the raw table.
+    pub(super) fn flush_pending(&mut self) -> Result<(), SqliteError> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        let result = self.rollup_step();
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.pending = None;
+        }
+        result.map_err(self.sqlite_err("folding rollups"))?;
+        Ok(())
+    }
+
     /// Runs one step of `pass` in its own transaction; `Ok(true)` while steps remain.
     pub fn maintenance_step(
         &mut self,
@@ -163,9 +343,9 @@ impl Store {
     ) -> rusqlite::Result<()> {
         match pass.phase {
             Phase::Rollup => {
-                let n = in_transaction(&self.conn, rollup_chunk)?;
-                pass.report.rolled_up += n as u64;
-                if n < ROLLUP_ROWS {
+                let (n, read) = self.rollup_step()?;
+                pass.report.rolled_up += n;
+                if read < ROLLUP_ROWS {
                     pass.phase = Phase::Retention(0);
                 }
             }
@@ -347,77 +527,31 @@ fn delete_chunk(
 /// Raw points not yet folded into the rollups must stay: deletions of `points` are limited to
 /// rows at or below the watermark.
 fn points_filter(conn: &Connection, filter: &str) -> rusqlite::Result<String> {
-    let wm = state(conn, "rollup_watermark")?;
+    let wm = super::store::state(conn, "rollup_watermark")?;
     Ok(format!("({filter}) AND id <= {wm}"))
 }
 
-/// Folds the next raw points after the watermark into both rollup tables and moves the
-/// watermark; returns the points read.
-fn rollup_chunk(conn: &Connection) -> rusqlite::Result<i64> {
-    let wm = state(conn, "rollup_watermark")?;
-    let mut minute: HashMap<(i64, i64), Agg> = HashMap::new();
-    let mut hour: HashMap<(i64, i64), Agg> = HashMap::new();
-    let mut last_id = wm;
+/// Folds the next raw points after `watermark` into both rollup tables; returns the points read
+/// and the last id read (`watermark` when none).
+fn rollup_chunk(conn: &Connection, watermark: i64) -> rusqlite::Result<(i64, i64)> {
+    let mut rollups = Rollups::default();
+    let mut last_id = watermark;
     let mut n = 0;
     {
         let mut stmt = conn.prepare_cached(
             "SELECT id, series_id, time_unix_nano, value FROM points WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let mut rows = stmt.query(params![wm, ROLLUP_ROWS])?;
+        let mut rows = stmt.query(params![watermark, ROLLUP_ROWS])?;
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let series: i64 = r.get(1)?;
-            let t: i64 = r.get(2)?;
-            // SQLite stores a NaN as NULL: such a point has no number to aggregate.
-            let v: Option<f64> = r.get(3)?;
-            last_id = id;
+            last_id = r.get(0)?;
             n += 1;
-            let Some(v) = v.filter(|v| !v.is_nan()) else {
-                continue;
-            };
-            for (map, width) in [(&mut minute, MINUTE), (&mut hour, HOUR)] {
-                let bucket = t - t.rem_euclid(width);
-                map.entry((series, bucket))
-                    .and_modify(|a| a.add(t, v))
-                    .or_insert_with(|| Agg::new(t, v));
-            }
+            // SQLite stores a NaN as NULL.
+            let v: Option<f64> = r.get(3)?;
+            rollups.add(r.get(1)?, r.get(2)?, v.unwrap_or(f64::NAN));
         }
     }
-    if n == 0 {
-        return Ok(0);
-    }
-    for (table, map) in [("rollup_minute", &minute), ("rollup_hour", &hour)] {
-        let mut stmt = conn.prepare_cached(&format!(
-            "INSERT INTO {table} (series_id, bucket_start, count, sum, min, max, last, last_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (bucket_start, series_id) DO UPDATE SET
-                count = count + excluded.count,
-                sum = sum + excluded.sum,
-                min = min(min, excluded.min),
-                max = max(max, excluded.max),
-                last = CASE WHEN excluded.last_time >= last_time THEN excluded.last ELSE last END,
-                last_time = max(last_time, excluded.last_time)"
-        ))?;
-        // In key order (bucket, then series), so the upserts walk the table's b-tree forward
-        // instead of jumping around it.
-        let mut rows: Vec<(&(i64, i64), &Agg)> = map.iter().collect();
-        rows.sort_unstable_by_key(|((series, bucket), _)| (*bucket, *series));
-        for ((series, bucket), a) in rows {
-            stmt.execute(params![
-                series,
-                bucket,
-                a.count,
-                a.sum,
-                a.min,
-                a.max,
-                a.last,
-                a.last_time
-            ])?;
-        }
-    }
-    conn.prepare_cached("UPDATE sluice_state SET value = ?1 WHERE key = 'rollup_watermark'")?
-        .execute([last_id])?;
-    Ok(n)
+    rollups.upsert(conn)?;
+    Ok((n, last_id))
 }
 
 /// Deletes a chunk of the oldest data: of the raw tables (points, histograms, summaries, spans,

@@ -14,9 +14,10 @@
 //! - **Tiers**: raw points (`retention.raw`, 7 days), 1-minute and 1-hour rollups of gauge and
 //!   sum points with count/sum/min/max/last (`retention.minute` 90 days, `retention.hour` 13
 //!   months), spans and logs (`retention.spans`, `retention.logs`, 7 days). Rollups are folded
-//!   in incrementally from the raw points written since the last pass (a watermark on
-//!   `points.id`), never recomputed. Histogram, exponential histogram and summary points are
-//!   kept raw only.
+//!   in incrementally, never recomputed: the writer adds committed points to pending buckets in
+//!   memory, which a pass merges into the tables together with a watermark on `points.id`;
+//!   points the writer did not fold (a crash lost them) are read back after the watermark.
+//!   Histogram, exponential histogram and summary points are kept raw only.
 //! - **Maintenance** every `maintenance_interval` (60 s): rollups, retention, then the size cap
 //!   (`max_size_mb`, 500): over it, the oldest raw data goes first (points, spans, logs), then the
 //!   oldest rollups, until the file is under 90 % of the cap; freed pages are returned with
@@ -48,7 +49,7 @@ mod config;
 mod encode;
 mod error;
 mod exporter;
-mod maintain;
+pub(crate) mod maintain;
 mod schema;
 mod store;
 #[cfg(test)]

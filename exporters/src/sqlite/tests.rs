@@ -861,7 +861,7 @@ fn a_full_disk_drops_the_batch_permanently_and_counts_it() {
         reply,
     })
     .expect("send");
-    let r = rx.blocking_recv().expect("reply");
+    let (r, _payload) = rx.blocking_recv().expect("reply");
     match r {
         Err(ExportError::Permanent { reason }) => {
             assert!(reason.contains("full"), "{reason}")
@@ -882,7 +882,7 @@ fn a_full_disk_drops_the_batch_permanently_and_counts_it() {
         reply,
     })
     .expect("send");
-    assert_eq!(rx.blocking_recv().expect("reply"), Ok(()));
+    assert_eq!(rx.blocking_recv().expect("reply").0, Ok(()));
     drop(tx);
     thread.join().expect("writer thread");
 }
@@ -1053,18 +1053,183 @@ fn a_nan_point_is_stored_and_skipped_by_the_rollups() {
         "a",
         vec![gauge(
             "cpu",
-            vec![point(0, T0, f64::NAN), point(0, T0 + 1, 2.0)],
+            vec![
+                point(0, T0, f64::NAN),
+                point(0, T0 + 1, 2.0),
+                point(0, T0 + 2, f64::INFINITY),
+            ],
         )],
     );
     store.write(&[&p]).expect("write");
     let report = store
         .maintain(T0 + MIN, &SqliteRetentionConfig::default())
         .expect("maintain");
-    assert_eq!(report.rolled_up, 2);
+    assert_eq!(report.rolled_up, 3);
     let c = store.connection();
     assert_eq!(
         count(c, "SELECT count(*) FROM points WHERE value IS NULL"),
         1
     );
+    assert_eq!(
+        count(c, "SELECT count(*) FROM points WHERE value > 1e308"),
+        1
+    );
     assert_eq!(count(c, "SELECT count FROM rollup_minute"), 1);
+    assert_eq!(
+        count(c, "SELECT CAST(sum AS INTEGER) FROM rollup_minute"),
+        2
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollups folded by the writer, and read back from raw points when it did not fold them.
+
+/// A payload of one point per series `0..series` at `t`, with values from `v`.
+fn spread(series: i64, t: i64, v: impl Fn(i64) -> f64) -> Payload {
+    metrics(
+        "a",
+        vec![gauge(
+            "cpu",
+            (0..series).map(|s| point(s, t + s, v(s))).collect(),
+        )],
+    )
+}
+
+/// Every (series, time, value) in `points`, for [`expected_rollups`].
+fn written_points(c: &Connection) -> Vec<(i64, i64, f64)> {
+    c.prepare("SELECT series_id, time_unix_nano, value FROM points ORDER BY id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn rollups_lost_in_a_crash_are_read_back_from_the_raw_points() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = SqliteRetentionConfig::default();
+    let mut store = open(dir.path(), 100);
+    // Folded in memory and merged by a pass.
+    store
+        .write(&[&spread(40, T0, |s| s as f64)])
+        .expect("write");
+    store.maintain(T0 + MIN, &retention).expect("maintain");
+    // Folded in memory, then the process dies before a pass: nothing of them is in the tables.
+    store
+        .write(&[&spread(40, T0 + 30_000_000_000, |s| (s * 3) as f64)])
+        .expect("write");
+    store
+        .write(&[&spread(40, T0 + 2 * MIN, |s| 100.0 - s as f64)])
+        .expect("write");
+    assert_eq!(
+        count(store.connection(), "SELECT sum(count) FROM rollup_minute"),
+        40
+    );
+    drop(store);
+    // Reopened: the points after the watermark were not folded by this writer, nor are the
+    // next ones (they do not continue the watermark); the pass reads them all back.
+    let mut store = open(dir.path(), 100);
+    store
+        .write(&[&spread(40, T0 + 3 * MIN, |s| -(s as f64))])
+        .expect("write");
+    let report = store.maintain(T0 + 4 * MIN, &retention).expect("maintain");
+    assert_eq!(report.rolled_up, 120);
+    // From here on the writer folds again, and a pass merges what it folded.
+    store
+        .write(&[&spread(40, T0 + 3 * MIN + 1000, |s| 0.5 * s as f64)])
+        .expect("write");
+    let report = store.maintain(T0 + 5 * MIN, &retention).expect("maintain");
+    assert_eq!(report.rolled_up, 40);
+    let c = store.connection();
+    let written = written_points(c);
+    assert_eq!(written.len(), 200);
+    for (table, width) in [("rollup_minute", MIN), ("rollup_hour", HOUR)] {
+        assert_eq!(
+            stored_rollups(c, table, i64::MIN),
+            expected_rollups(&written, width, i64::MIN),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn points_after_the_raw_table_emptied_keep_ids_above_the_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = SqliteRetentionConfig::default();
+    let mut store = open(dir.path(), 100);
+    store.write(&[&spread(10, T0, |_| 1.0)]).expect("write");
+    store.maintain(T0 + MIN, &retention).expect("maintain");
+    // Eight days on, retention empties the raw table; the process restarts.
+    let later = T0 + 8 * DAY;
+    let report = store.maintain(later, &retention).expect("maintain");
+    assert_eq!(report.expired, 10);
+    drop(store);
+    let mut store = open(dir.path(), 100);
+    assert_eq!(count(store.connection(), "SELECT count(*) FROM points"), 0);
+    store.write(&[&spread(10, later, |_| 2.0)]).expect("write");
+    // SQLite alone would number these from 1 again, at or below the watermark: never rolled
+    // up, and deletable as if they were.
+    assert_eq!(count(store.connection(), "SELECT min(id) FROM points"), 11);
+    let report = store.maintain(later + MIN, &retention).expect("maintain");
+    assert_eq!(report.rolled_up, 10);
+    assert_eq!(report.expired, 0);
+    let c = store.connection();
+    assert_eq!(count(c, "SELECT count(*) FROM points"), 10);
+    assert_eq!(
+        count(
+            c,
+            &format!("SELECT sum(count) FROM rollup_minute WHERE bucket_start >= {later}")
+        ),
+        10
+    );
+    assert_eq!(
+        count(
+            c,
+            "SELECT value FROM sluice_state WHERE key = 'rollup_watermark'"
+        ),
+        20
+    );
+}
+
+#[tokio::test]
+async fn the_writer_merges_pending_rollups_once_they_pile_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_t, c) = ctx(dir.path());
+    let config = SqliteExporterConfig::default();
+    let mut exporter =
+        SqliteExporter::with_clock(&config, &c, Arc::new(ManualClock::new(T0))).expect("build");
+    exporter.start().await.expect("start");
+    // One point in each of enough distinct minute buckets (plus their hour buckets) to pass
+    // the bound, with no maintenance pass run.
+    let buckets = maintain::PENDING_ROWS_MAX as i64;
+    let points = (0..buckets).map(|i| point(0, T0 + i * MIN, 1.0)).collect();
+    exporter
+        .export(&Batch::new(metrics("a", vec![gauge("cpu", points)])))
+        .await
+        .expect("export");
+    // The export returned after its commit; the merge follows in the writer. Another export
+    // queues behind it, so once it returns the merge is done.
+    exporter
+        .export(&Batch::new(spread(1, T0, |_| 1.0)))
+        .await
+        .expect("export");
+    let reader = Connection::open(exporter.path()).expect("reader");
+    assert_eq!(
+        count(&reader, "SELECT count(*) FROM rollup_minute"),
+        buckets
+    );
+    assert_eq!(
+        count(
+            &reader,
+            "SELECT value FROM sluice_state WHERE key = 'rollup_watermark'"
+        ),
+        buckets
+    );
+    exporter.shutdown().await.expect("shutdown");
+    // At shutdown the writer merged what was still pending.
+    assert_eq!(
+        count(&reader, "SELECT sum(count) FROM rollup_minute"),
+        buckets + 1
+    );
 }
