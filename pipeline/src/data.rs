@@ -84,6 +84,17 @@ impl Payload {
         }
     }
 
+    /// The payload's size encoded as an OTLP export request, in bytes (without the request's
+    /// own few bytes of framing).
+    pub fn encoded_len(&self) -> usize {
+        use sluice_proto::Message;
+        match self {
+            Payload::Traces(rs) => rs.iter().map(|r| r.encoded_len()).sum(),
+            Payload::Metrics(rm) => rm.iter().map(|r| r.encoded_len()).sum(),
+            Payload::Logs(rl) => rl.iter().map(|r| r.encoded_len()).sum(),
+        }
+    }
+
     /// Spans, metric data points or log records: the unit of every counter.
     pub fn item_count(&self) -> usize {
         match self {

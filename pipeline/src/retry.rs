@@ -79,6 +79,9 @@ pub enum QueueSizer {
     Requests,
     /// `queue_size` counts spans, data points or log records.
     Items,
+    /// `queue_size` counts bytes: the batches' size encoded as OTLP protobuf (about their size
+    /// on the wire; in memory they take a few times more).
+    Bytes,
 }
 
 /// `sending_queue`: the bounded in-memory queue in front of an exporter.
@@ -96,6 +99,10 @@ pub struct QueueConfig {
     /// When full: `false` (default) drops the incoming batch, counted and logged; `true` makes
     /// the pipeline wait, which pushes back to the receivers.
     pub block_on_overflow: bool,
+    /// When full: drop the oldest queued batches to make room for the new one (counted and
+    /// logged like any overflow), so the freshest data gets through. Default `false`; not with
+    /// `block_on_overflow`. Not in the Collector.
+    pub drop_oldest: bool,
 }
 
 impl Default for QueueConfig {
@@ -106,6 +113,7 @@ impl Default for QueueConfig {
             queue_size: 1000,
             sizer: QueueSizer::Requests,
             block_on_overflow: false,
+            drop_oldest: false,
         }
     }
 }
@@ -114,6 +122,12 @@ impl Validate for QueueConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         if self.enabled && self.queue_size == 0 {
             return Err(ValidationError::new("queue_size", "must be greater than 0"));
+        }
+        if self.drop_oldest && self.block_on_overflow {
+            return Err(ValidationError::new(
+                "drop_oldest",
+                "cannot be combined with block_on_overflow: a full queue either waits or drops",
+            ));
         }
         if self.num_consumers == 0 {
             return Err(ValidationError::new(
