@@ -9,7 +9,7 @@ use rusqlite::{params, Connection};
 use super::clock::duration_nanos;
 use super::config::SqliteRetentionConfig;
 use super::error::SqliteError;
-use super::store::{Fold, Store};
+use super::store::{state, Fold, Store};
 
 /// Rows one step reads or deletes at most.
 pub const STEP_ROWS: i64 = 10_000;
@@ -20,6 +20,9 @@ const UPSERT_ROWS: usize = 64;
 /// Pending rollup rows (minute and hour) at which the writer folds them into the tables at once
 /// rather than at the next pass: bounds the memory they take (about 100 bytes each).
 pub const PENDING_ROWS_MAX: usize = 65_536;
+/// Pending rollup rows past which the writer drops them rather than fold more (it merges them
+/// only between transactions, and one transaction can bring 200,000 points).
+const PENDING_ROWS_HARD_MAX: usize = 4 * PENDING_ROWS_MAX;
 /// Rows one size-cap step deletes at most: small, so the cap takes little more than needed.
 const EVICT_ROWS: i64 = 500;
 const MINUTE: i64 = 60_000_000_000;
@@ -223,7 +226,7 @@ fn agg_params(&(&(bucket, series), a): &(&(i64, i64), &Agg)) -> [rusqlite::types
 /// writer did not fold.
 #[derive(Debug)]
 pub struct Pending {
-    base: i64,
+    pub(super) base: i64,
     /// The last point id folded.
     pub(super) upto: i64,
     points: u64,
@@ -241,14 +244,18 @@ impl Pending {
         }
     }
 
-    /// Folds the points with ids `upto + 1 ..= last_id`.
-    pub(super) fn fold(mut self, last_id: i64, folds: &[Fold]) -> Pending {
+    /// Folds the points with ids `upto + 1 ..= last_id`; `None` (the next pass reads them all
+    /// back) if that takes the pending rows past the hard bound, which one huge transaction can.
+    pub(super) fn fold(mut self, last_id: i64, folds: &[Fold]) -> Option<Pending> {
         for &(series, t, v) in folds {
             self.rollups.add(series, t, v);
         }
+        if self.rollups.len() > PENDING_ROWS_HARD_MAX {
+            return None;
+        }
         self.points += folds.len() as u64;
         self.upto = last_id;
-        self
+        Some(self)
     }
 }
 
@@ -265,34 +272,31 @@ impl Store {
     /// points read).
     pub(super) fn rollup_step(&mut self) -> rusqlite::Result<(u64, i64)> {
         let pending = self.pending.take();
-        let usable = pending.as_ref().filter(|p| p.base == self.watermark);
-        if pending.is_some() && usable.is_none() {
-            tracing::debug!(path = %self.path.display(), "Pending SQLite rollups do not continue the watermark; folding from raw points.");
-        }
-        let watermark = self.watermark;
+        let path = &self.path;
         let result = in_transaction(&self.conn, |c| {
-            let (mut wm, mut n) = (watermark, 0);
-            if let Some(p) = usable {
-                p.rollups.upsert(c)?;
-                (wm, n) = (p.upto, p.points);
+            // Read inside the transaction: another connection may have moved it.
+            let mut wm = state(c, "rollup_watermark")?;
+            let mut n = 0;
+            match &pending {
+                Some(p) if p.base == wm => {
+                    p.rollups.upsert(c)?;
+                    (wm, n) = (p.upto, p.points);
+                }
+                Some(_) => {
+                    tracing::debug!(path = %path.display(), "Pending SQLite rollups do not continue the watermark; folding from raw points.");
+                }
+                None => {}
             }
             let (read, last) = rollup_chunk(c, wm)?;
             c.prepare_cached("UPDATE sluice_state SET value = ?1 WHERE key = 'rollup_watermark'")?
                 .execute([last])?;
-            Ok((n + read as u64, read, last))
+            Ok((n + read as u64, read))
         });
-        match result {
-            Ok((n, read, last)) => {
-                self.watermark = last;
-                Ok((n, read))
-            }
-            Err(e) => {
-                if usable.is_some() {
-                    self.pending = pending;
-                }
-                Err(e)
-            }
+        if result.is_err() {
+            // Rolled back: still usable if they continue the watermark, as checked next time.
+            self.pending = pending;
         }
+        result
     }
 
     /// Writes the pending rollups now (the writer, when they grow large, and at shutdown). On
@@ -527,7 +531,7 @@ fn delete_chunk(
 /// Raw points not yet folded into the rollups must stay: deletions of `points` are limited to
 /// rows at or below the watermark.
 fn points_filter(conn: &Connection, filter: &str) -> rusqlite::Result<String> {
-    let wm = super::store::state(conn, "rollup_watermark")?;
+    let wm = state(conn, "rollup_watermark")?;
     Ok(format!("({filter}) AND id <= {wm}"))
 }
 

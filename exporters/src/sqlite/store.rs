@@ -118,12 +118,6 @@ pub struct Store {
     pub(super) path: PathBuf,
     pub(super) options: StoreOptions,
     caches: Caches,
-    /// The rollup watermark as committed: every `points.id` at or below it is in the rollups.
-    pub(super) watermark: i64,
-    /// The id the next raw point gets. Ids are assigned here, not by SQLite: SQLite reuses the
-    /// ids of deleted rows at the end of the table, and a point at or below the watermark would
-    /// never be rolled up.
-    next_point_id: i64,
     /// Rollups of the points committed since the watermark, folded as they were written.
     pub(super) pending: Option<Pending>,
 }
@@ -176,16 +170,11 @@ impl Store {
             schema::migrate(&mut conn, version).map_err(err("migrating the schema"))?;
             tracing::info!(path = %p, from = version, to = schema::current_version(), "Migrated the SQLite schema.");
         }
-        let watermark = state(&conn, "rollup_watermark").map_err(err("reading the watermark"))?;
-        let next_point_id =
-            next_point_id(&conn, watermark).map_err(err("reading the point ids"))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             options,
             caches: Caches::default(),
-            watermark,
-            next_point_id,
             pending: None,
         })
     }
@@ -210,31 +199,32 @@ impl Store {
 
     /// Writes every payload in one transaction: all of them are committed, or none.
     pub fn write(&mut self, payloads: &[&Payload]) -> Result<(), SqliteError> {
-        let first_id = self.next_point_id;
         match self.write_inner(payloads) {
-            Ok(folds) => {
-                self.fold_committed(first_id, &folds);
+            Ok(committed) => {
+                self.fold_committed(committed);
                 Ok(())
             }
             Err(e) => {
-                // Rolled back: ids cached or assigned during the transaction may not exist.
+                // Rolled back: ids cached during the transaction may not exist.
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.caches = Caches::default();
-                self.next_point_id = first_id;
                 Err(self.sqlite_err("writing")(e))
             }
         }
     }
 
     /// Writes in one transaction; returns the committed points for the rollups.
-    fn write_inner(&mut self, payloads: &[&Payload]) -> rusqlite::Result<Vec<Fold>> {
+    fn write_inner(&mut self, payloads: &[&Payload]) -> rusqlite::Result<Committed> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let first_id = self.next_point_id;
+        // Read inside the transaction: another connection may have written in between.
+        let watermark = state(&self.conn, "rollup_watermark")?;
+        let first_id = next_point_id(&self.conn, watermark)?;
+        let mut next_id = first_id;
         let mut w = Writer {
             conn: &self.conn,
             caches: &mut self.caches,
             first_id,
-            next_id: &mut self.next_point_id,
+            next_id: &mut next_id,
             inserted_to: first_id - 1,
             ids_ok: true,
             points: Vec::new(),
@@ -248,32 +238,35 @@ impl Store {
             }
         }
         w.flush_points()?;
-        let (folds, ids_ok) = (std::mem::take(&mut w.folds), w.ids_ok);
+        let (mut folds, ids_ok) = (std::mem::take(&mut w.folds), w.ids_ok);
         self.conn.execute_batch("COMMIT")?;
-        if ids_ok {
-            return Ok(folds);
+        if !ids_ok {
+            // Not the ids counted (never seen; SQLite documents its numbering as the usual
+            // one): the next pass reads these points back.
+            tracing::debug!(path = %self.path.display(), "SQLite numbered points unexpectedly; their rollups are read back.");
+            folds.clear();
         }
-        // Not the ids counted (never seen; SQLite documents its numbering as the usual one):
-        // the next pass folds these points from the table.
-        tracing::debug!(path = %self.path.display(), "SQLite numbered points unexpectedly; their rollups are read back.");
-        self.next_point_id = next_point_id(&self.conn, self.watermark)?;
-        Ok(Vec::new())
+        Ok(Committed {
+            watermark,
+            first_id,
+            folds,
+        })
     }
 
-    /// Folds committed points with ids `first_id..` into the pending rollups, when those
-    /// continue the watermark without a gap; otherwise the next pass reads them back.
-    fn fold_committed(&mut self, first_id: i64, folds: &[Fold]) {
-        if folds.is_empty() {
+    /// Folds committed points into the pending rollups when they continue them (or the
+    /// watermark) without a gap; otherwise the next pass reads them back, and pending rollups
+    /// that no longer continue the watermark are dropped.
+    fn fold_committed(&mut self, c: Committed) {
+        if c.folds.is_empty() {
             return;
         }
-        let last_id = first_id + folds.len() as i64 - 1;
+        let last_id = c.first_id + c.folds.len() as i64 - 1;
         let pending = match self.pending.take() {
-            Some(p) if p.upto == first_id - 1 => p,
-            Some(_) => return,
-            None if self.watermark == first_id - 1 => Pending::new(self.watermark),
-            None => return,
+            Some(p) if p.upto == c.first_id - 1 && p.base == c.watermark => p,
+            _ if c.watermark == c.first_id - 1 => Pending::new(c.watermark),
+            _ => return,
         };
-        self.pending = Some(pending.fold(last_id, folds));
+        self.pending = pending.fold(last_id, &c.folds);
     }
 
     /// The database file's size in bytes (pages in use and free), without the WAL.
@@ -304,6 +297,16 @@ const POINTS_PER_INSERT: usize = 64;
 
 /// A committed point as the rollups see it: series, time, value (NaN for none).
 pub(super) type Fold = (i64, i64, f64);
+
+/// What a committed write leaves for the rollups.
+struct Committed {
+    /// The watermark during the transaction.
+    watermark: i64,
+    /// The id of its first gauge or sum point; the others follow it.
+    first_id: i64,
+    /// Its gauge and sum points, in id order (none if their ids are not known).
+    folds: Vec<Fold>,
+}
 
 /// Inserts rows within an open transaction.
 struct Writer<'a> {
@@ -742,8 +745,9 @@ impl Writer<'_> {
     }
 }
 
-/// The id after the largest point id ever used: the larger of the table's last id and the
-/// watermark (the table may have been emptied by retention).
+/// The id of the next raw point: after the table's last id and after the watermark. SQLite
+/// alone would reuse the ids of deleted rows at the end of the table (retention may empty it),
+/// and a point at or below the watermark would never be rolled up.
 fn next_point_id(conn: &Connection, watermark: i64) -> rusqlite::Result<i64> {
     let last: Option<i64> = conn.query_row("SELECT max(id) FROM points", [], |r| r.get(0))?;
     Ok(last.unwrap_or(0).max(watermark) + 1)

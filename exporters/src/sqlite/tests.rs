@@ -1142,8 +1142,13 @@ fn rollups_lost_in_a_crash_are_read_back_from_the_raw_points() {
     let report = store.maintain(T0 + 5 * MIN, &retention).expect("maintain");
     assert_eq!(report.rolled_up, 40);
     let c = store.connection();
+    assert_eq!(count(c, "SELECT count(*) FROM points"), 200);
+    assert_rollups_match_points(c);
+}
+
+/// The stored rollups of both widths equal a recomputation from every point in `points`.
+fn assert_rollups_match_points(c: &Connection) {
     let written = written_points(c);
-    assert_eq!(written.len(), 200);
     for (table, width) in [("rollup_minute", MIN), ("rollup_hour", HOUR)] {
         assert_eq!(
             stored_rollups(c, table, i64::MIN),
@@ -1151,6 +1156,33 @@ fn rollups_lost_in_a_crash_are_read_back_from_the_raw_points() {
             "{table}"
         );
     }
+}
+
+#[test]
+fn a_second_connection_writing_the_file_neither_collides_nor_double_counts() {
+    // Another process on the same file (say, an old sluice still stopping): each reads the ids
+    // and the watermark inside its own transaction.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = SqliteRetentionConfig::default();
+    let mut a = open(dir.path(), 100);
+    let mut b = open(dir.path(), 100);
+    // a folds its points in memory; b's pass reads them back from the table first, so a's
+    // pending rows no longer continue the watermark and must not be merged again.
+    a.write(&[&spread(5, T0, |s| s as f64)]).expect("a writes");
+    b.maintain(T0 + MIN, &retention).expect("b maintains");
+    a.maintain(T0 + MIN, &retention).expect("a maintains");
+    // Ids come from the table as it is, not from what each connection saw last.
+    b.write(&[&spread(5, T0 + 1000, |s| 2.0 * s as f64)])
+        .expect("b writes");
+    a.write(&[&spread(5, T0 + 2000, |s| 3.0 * s as f64)])
+        .expect("a writes again");
+    b.write(&[&spread(5, T0 + 3000, |s| 4.0 * s as f64)])
+        .expect("b writes again");
+    a.maintain(T0 + MIN, &retention).expect("a maintains again");
+    b.maintain(T0 + MIN, &retention).expect("b maintains again");
+    let c = a.connection();
+    assert_eq!(count(c, "SELECT count(*) FROM points"), 20);
+    assert_rollups_match_points(c);
 }
 
 #[test]
