@@ -5,7 +5,6 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,9 +18,15 @@ use crate::config::ValidationError;
 use crate::error::ReceiverError;
 use crate::CancellationToken;
 
-/// How long a client has, once connected, to send the headers of its first request (the
-/// Collector's `read_header_timeout`); a connection that trickles them is closed.
+/// How long a client has to send a request's headers (the Collector's `read_header_timeout`):
+/// from the connection's accept for its first request, from the request's start for the next
+/// ones. A connection that trickles them is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections one server keeps open at most; one more is closed as soon as it is accepted
+/// (the client sees a reset and retries), so idle or slow clients cannot take every socket and
+/// task of the process.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Binds `endpoint` (`host:port`), turning failures into a message that names it.
 pub async fn bind(endpoint: &str) -> Result<TcpListener, ReceiverError> {
@@ -33,83 +38,106 @@ pub async fn bind(endpoint: &str) -> Result<TcpListener, ReceiverError> {
         })
 }
 
-/// Serves `router` on `listener` until `shutdown` fires; connections in flight finish. A
-/// connection that has not sent its first request's headers within [`HEADER_READ_TIMEOUT`] is
-/// closed.
+/// Serves `router` on `listener` (HTTP/1.1 and HTTP/2) until `shutdown` fires; connections in
+/// flight finish. Requests whose headers take longer than [`HEADER_READ_TIMEOUT`] close their
+/// connection; at most [`MAX_CONNECTIONS`] are open at once.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> Result<(), ReceiverError> {
-    serve_with(listener, router, shutdown, HEADER_READ_TIMEOUT).await
+    serve_with(
+        listener,
+        router,
+        shutdown,
+        Limits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        },
+    )
+    .await
+}
+
+/// The bounds [`serve`] applies (tests shrink them).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
 
 async fn serve_with(
     listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
-    header_read_timeout: Duration,
+    limits: Limits,
 ) -> Result<(), ReceiverError> {
-    use axum::serve::ListenerExt;
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    let listener = HeaderTimeoutListener {
-        inner: listener,
-        timeout: header_read_timeout,
-    };
-    // Nagle's algorithm with the client's delayed ACKs stalls small responses by ~40 ms; gRPC
-    // and OTLP/HTTP answers are small and latency-bound.
-    let listener = listener.tap_io(|io| {
-        if let Err(e) = io.io.set_nodelay(true) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's deadline covers every request of a keep-alive connection; the one on the reads
+    // (`HeaderDeadline`) also covers the wait for the first request and HTTP/2's preface.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let service = TowerToHyperService::new(router);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before it was accepted: the
+                // listener itself is fine. Back off a little so a persistent error does not spin.
+                tracing::debug!(error = %e, "Accepting an HTTP connection failed.");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max = limits.max_connections, "Closing an HTTP connection: too many open.");
+            drop(stream);
+            continue;
+        };
+        // Nagle's algorithm with the client's delayed ACKs stalls small responses by ~40 ms;
+        // gRPC and OTLP/HTTP answers are small and latency-bound.
+        if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "Cannot set TCP_NODELAY on an accepted connection.");
         }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
-    .map_err(|e| ReceiverError::Io {
-        what: format!(
-            "HTTP server on {} failed",
-            addr.map(|a| a.to_string()).unwrap_or_default()
-        ),
-        source: e,
-    })
-}
-
-/// A TCP listener whose connections carry a [`HeaderDeadline`].
-///
-/// axum's `serve` gives no access to hyper's `header_read_timeout` (which needs a timer the
-/// server does not set), so the deadline is kept on the connection's reads instead: it runs
-/// from the accept until the blank line that ends the first request's headers has been read.
-/// An HTTP/2 connection's preface ends with such a blank line too.
-struct HeaderTimeoutListener {
-    inner: TcpListener,
-    timeout: Duration,
-}
-
-impl axum::serve::Listener for HeaderTimeoutListener {
-    type Io = HeaderDeadline;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         let io = HeaderDeadline {
-            io,
-            deadline: Some(Box::pin(tokio::time::sleep(self.timeout))),
+            io: stream,
+            deadline: Some(Box::pin(tokio::time::sleep(limits.header_read_timeout))),
             end: HeaderEnd::default(),
         };
-        (io, addr)
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service.clone())
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error.");
+            }
+            drop(slot);
+        });
     }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A connection whose reads fail with `TimedOut` once the header deadline has passed without
-/// the end of the first request's headers.
+/// the end of the first request's headers: hyper's own deadline starts only when a request
+/// does, and it knows nothing of HTTP/2's preface, which ends with such a blank line too.
 struct HeaderDeadline {
     io: TcpStream,
     /// Pending until the end of the headers has been read, then `None`.
@@ -285,7 +313,8 @@ pub fn validate_endpoint(key: &str, endpoint: &str, example: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
     /// The most any test here waits for the server.
     const BOUND: Duration = Duration::from_secs(10);
@@ -296,6 +325,17 @@ mod tests {
         header_read_timeout: Duration,
         delay: Duration,
     ) -> (SocketAddr, CancellationToken) {
+        server_limited(
+            Limits {
+                header_read_timeout,
+                max_connections: MAX_CONNECTIONS,
+            },
+            delay,
+        )
+        .await
+    }
+
+    async fn server_limited(limits: Limits, delay: Duration) -> (SocketAddr, CancellationToken) {
         let listener = bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().route(
@@ -306,12 +346,7 @@ mod tests {
             }),
         );
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_with(
-            listener,
-            router,
-            shutdown.clone(),
-            header_read_timeout,
-        ));
+        tokio::spawn(serve_with(listener, router, shutdown.clone(), limits));
         (addr, shutdown)
     }
 
@@ -336,6 +371,66 @@ mod tests {
             .unwrap();
         let got = read_until_closed(&mut conn).await;
         assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+        shutdown.cancel();
+    }
+
+    /// Sends `GET /` on a keep-alive connection and reads the response (`ok`, 2 bytes).
+    async fn get_keep_alive(conn: &mut BufReader<TcpStream>) {
+        conn.get_mut()
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut status = String::new();
+        tokio::time::timeout(BOUND, conn.read_line(&mut status))
+            .await
+            .expect("a response")
+            .unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        loop {
+            let mut line = String::new();
+            conn.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = [0u8; 2];
+        conn.read_exact(&mut body).await.unwrap();
+        assert_eq!(&body, b"ok");
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_connection_trickling_a_later_request_is_closed() {
+        let (addr, shutdown) = server(Duration::from_millis(200), Duration::ZERO).await;
+        let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        get_keep_alive(&mut conn).await;
+        // The second request's headers never end.
+        conn.get_mut()
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let got = read_until_closed(conn.get_mut()).await;
+        // hyper answers a header timeout with 408 before it closes, or just closes.
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_and_the_open_ones_served() {
+        let limits = Limits {
+            header_read_timeout: BOUND,
+            max_connections: 1,
+        };
+        let (addr, shutdown) = server_limited(limits, Duration::ZERO).await;
+        let mut first = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        get_keep_alive(&mut first).await;
+        // The first connection is open (and served): a second one is closed unanswered.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        // The server may close before or after this arrives; a failed write is that close.
+        let _ = second.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let got = read_until_closed(&mut second).await;
+        assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+        get_keep_alive(&mut first).await;
         shutdown.cancel();
     }
 
