@@ -40,8 +40,10 @@
 //! - **Self-telemetry**: `sluice_processor_alerts_triggered{severity,sli_name}`,
 //!   `sluice_processor_sli_status{sli_name}`, `sluice_processor_sli_evaluations{sli_name}`,
 //!   `sluice_processor_sli_points_ignored{sli_name,reason}` (points of an SLI's metric it could
-//!   not use: `unsupported_type`, `too_old`, `max_series`, `no_value`, `no_timestamp`,
-//!   `malformed_buckets`, `mismatched_bounds`, `unspecified_temporality`; logged too).
+//!   not use: `unsupported_type`, `too_old`, `too_new` (over 10 minutes ahead of the wall
+//!   clock: such a point would move the SLI's data time ahead and freeze it), `max_series`,
+//!   `no_value`, `no_timestamp`, `malformed_buckets`, `mismatched_bounds`,
+//!   `unspecified_temporality`; logged too).
 //!
 //! ```yaml
 //! processors:

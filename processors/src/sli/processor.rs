@@ -66,6 +66,19 @@ fn nanos(d: std::time::Duration) -> u64 {
     d.as_nanos().clamp(1, u64::MAX as u128) as u64
 }
 
+/// How far ahead of the wall clock a point's timestamp may be. One point from a clock set years
+/// ahead would otherwise move the SLI's data time there, and every later point would be too
+/// old: the SLI would freeze. (Grafana Mimir's `creation_grace_period` default.)
+const FUTURE_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The newest timestamp accepted now, in Unix nanoseconds.
+fn newest_accepted() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    nanos(now.saturating_add(FUTURE_TOLERANCE))
+}
+
 /// The first multiple of `step` at or after `t`.
 fn ceil_to(t: u64, step: u64) -> u64 {
     t.div_ceil(step).saturating_mul(step)
@@ -331,6 +344,7 @@ impl SliState {
             .last_eval
             .map(|b| b.saturating_sub(self.window_ns))
             .unwrap_or(0);
+        let newest = newest_accepted();
         for (kind, sample, attributes) in candidates {
             if !self.accepts(kind) {
                 ignored.push(("unsupported_type", 1));
@@ -338,6 +352,10 @@ impl SliState {
             }
             if sample.t <= oldest_useful {
                 ignored.push(("too_old", 1));
+                continue;
+            }
+            if sample.t > newest {
+                ignored.push(("too_new", 1));
                 continue;
             }
             let t = sample.t;

@@ -23,7 +23,8 @@ use super::*;
 // Builders.
 
 /// Evaluations fall on whole minutes; minute `m` of the tests is this base plus `m` minutes.
-const BASE_SECS: u64 = 1_800_000_000; // 2027-01-15T08:00:00Z, a multiple of 60
+/// In the past: points more than 10 minutes ahead of the wall clock are refused.
+const BASE_SECS: u64 = 1_699_999_200; // 2023-11-14T22:00:00Z, a multiple of 3600
 
 fn at(minute: u64) -> u64 {
     (BASE_SECS + minute * 60) * 1_000_000_000
@@ -452,7 +453,7 @@ fn gauge_p95_over_the_window_with_alerts_and_status() {
     assert_eq!(first.current_value, 440.0);
     assert_eq!(first.threshold, 400.0);
     assert_eq!(first.threshold_type, "above");
-    assert_eq!(first.timestamp, "2027-01-15T08:04:00.000Z");
+    assert_eq!(first.timestamp, "2023-11-14T22:04:00.000Z");
     assert_eq!(first.trace_id, None);
     assert_eq!(
         first.labels.iter().collect::<Vec<_>>(),
@@ -530,7 +531,7 @@ fn alert_log_records_carry_the_contract() {
     );
     assert_eq!(attr("threshold"), Some(any_value::Value::DoubleValue(50.0)));
     assert_eq!(attr("threshold_type"), s("above"));
-    assert_eq!(attr("timestamp"), s("2027-01-15T08:01:00.000Z"));
+    assert_eq!(attr("timestamp"), s("2023-11-14T22:01:00.000Z"));
     assert_eq!(attr("trace_id"), s("07070707070707070707070707070707"));
     assert_eq!(attr("environment"), s("test"));
     assert_eq!(
@@ -724,6 +725,38 @@ fn evaluations_wait_for_data_time_and_skip_gaps() {
         ),
         Some(1)
     );
+}
+
+#[test]
+fn a_point_far_in_the_future_is_refused_and_does_not_freeze_the_sli() {
+    let (mut p, registry) =
+        processor("slis:\n  - { sli_name: g, metric: g, aggregation: max, red: 10 }\n");
+    assert_eq!(
+        feed(&mut p, metrics(vec![gauge("g", 1, 1.0, vec![])]))
+            .status
+            .len(),
+        1
+    );
+    // A clock set a century ahead.
+    let century = 100 * 365 * 24 * 60;
+    let got = feed(&mut p, metrics(vec![gauge("g", century, 50.0, vec![])]));
+    assert!(got.status.is_empty(), "{:?}", got.status);
+    assert_eq!(
+        registry.value(
+            IGNORED_METRIC,
+            &[
+                ("processor", "sli"),
+                ("reason", "too_new"),
+                ("sli_name", "g")
+            ]
+        ),
+        Some(1)
+    );
+    // The next points of the right time are still evaluated (and breach).
+    let got = feed(&mut p, metrics(vec![gauge("g", 2, 20.0, vec![])]));
+    let times: Vec<u64> = got.status.iter().map(|s| s.1).collect();
+    assert_eq!(times, vec![at(2)]);
+    assert_eq!(states(&got.alerts), vec![pair("firing", "red")]);
 }
 
 #[test]
