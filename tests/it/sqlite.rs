@@ -24,6 +24,7 @@ fn open(path: &Path) -> Store {
         StoreOptions {
             busy_timeout: std::time::Duration::from_secs(1),
             max_size_bytes: 500 * 1024 * 1024,
+            synchronous: sluice_exporters::sqlite::Synchronous::Normal,
         },
     )
     .unwrap()

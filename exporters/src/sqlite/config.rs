@@ -46,6 +46,29 @@ impl Default for SqliteRetentionConfig {
     }
 }
 
+/// SQLite's `synchronous` setting in WAL mode: how durable a commit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// A commit survives the process being killed; a power cut or OS crash may lose the last
+    /// ones (the WAL is synced at checkpoints only). The fastest.
+    #[default]
+    Normal,
+    /// The WAL is synced at every commit: a commit also survives a power cut. Each group of
+    /// batches then costs an fsync.
+    Full,
+}
+
+impl Synchronous {
+    /// The pragma's value.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
 /// Configuration of the `sqlite` exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +85,8 @@ pub struct SqliteExporterConfig {
     /// How often the maintenance pass (rollups, retention, size cap) runs. Default `60s`.
     #[serde(with = "sluice_pipeline::config::duration")]
     pub maintenance_interval: Duration,
+    /// `normal` (default) or `full`; see [`Synchronous`].
+    pub synchronous: Synchronous,
     /// How long a write waits for a lock held by another connection before the batch is retried
     /// (`SQLITE_BUSY`). Default `1s`.
     #[serde(with = "sluice_pipeline::config::duration")]
@@ -84,6 +109,7 @@ impl Default for SqliteExporterConfig {
             retention: SqliteRetentionConfig::default(),
             max_size_mb: 500,
             maintenance_interval: Duration::from_secs(60),
+            synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(30),
             retry_on_failure: RetryConfig::default(),

@@ -72,6 +72,7 @@ impl SqliteExporter {
             options: StoreOptions {
                 busy_timeout: config.busy_timeout,
                 max_size_bytes: config.max_size_bytes(),
+                synchronous: config.synchronous,
             },
             retention: config.retention.clone(),
             maintenance_interval: config.maintenance_interval,

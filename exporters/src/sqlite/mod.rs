@@ -5,7 +5,8 @@
 //!   summary), traces (spans with events and links), logs (with `event_name`, so the `sli`
 //!   processor's `sluice.sli.alert` events are stored like any record).
 //! - **File**: `path` (default `<data_dir>/exporter/sqlite/sluice.db`), its directories created;
-//!   WAL journal, `synchronous = NORMAL`, `auto_vacuum = INCREMENTAL`. A `schema_version` table
+//!   WAL journal, `synchronous` (`normal`, or `full` to sync every commit), `auto_vacuum =
+//!   INCREMENTAL`. A `schema_version` table
 //!   and ordered migrations (`schema.rs`); resources, scopes and metric series are deduplicated.
 //!   The schema and example queries are in the README ("Local storage").
 //! - **Writes**: one writer thread owns the connection; `export` queues the batch to it over a
@@ -56,7 +57,7 @@ mod store;
 mod tests;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{SqliteExporterConfig, SqliteRetentionConfig};
+pub use config::{SqliteExporterConfig, SqliteRetentionConfig, Synchronous};
 pub use error::SqliteError;
 pub use exporter::SqliteExporter;
 pub use maintain::{Pass, PassReport};

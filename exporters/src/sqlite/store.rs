@@ -16,6 +16,7 @@ use sluice_proto::metrics::v1::{
 use sluice_proto::resource::v1::Resource;
 use sluice_proto::trace::v1::ResourceSpans;
 
+use super::config::Synchronous;
 use super::encode::{attributes_json, body_text, id_blob, int, json_array, json_f64_array};
 use super::error::SqliteError;
 use super::maintain::Pending;
@@ -28,6 +29,8 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// The size cap in bytes (enforced by maintenance).
     pub max_size_bytes: u64,
+    /// How durable a commit is.
+    pub synchronous: Synchronous,
 }
 
 /// Ids of deduplicated rows already in the file.
@@ -124,7 +127,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating it and its directories if needed) the database at `path`: incremental
-    /// auto-vacuum, WAL, `synchronous = NORMAL` (a committed transaction survives a killed
+    /// auto-vacuum, WAL, `synchronous` as configured (with `NORMAL` a committed transaction survives a killed
     /// process; a power cut may lose the last ones), then the missing migrations.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, SqliteError> {
         if let Some(dir) = path.parent() {
@@ -148,14 +151,15 @@ impl Store {
         conn.busy_timeout(options.busy_timeout)
             .map_err(err("setting the busy timeout"))?;
         // auto_vacuum only takes effect before the first table exists: set it first.
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA auto_vacuum = INCREMENTAL;
              PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+             PRAGMA synchronous = {};
              PRAGMA foreign_keys = OFF;
              PRAGMA journal_size_limit = 8388608;
              PRAGMA cache_size = -32768;",
-        )
+            options.synchronous.pragma()
+        ))
         .map_err(err("setting pragmas"))?;
         conn.set_prepared_statement_cache_capacity(64);
         let version = schema::version(&conn).map_err(err("reading the schema version"))?;

@@ -93,6 +93,7 @@ fn options(cap_mb: u64) -> StoreOptions {
     StoreOptions {
         busy_timeout: Duration::from_millis(20),
         max_size_bytes: cap_mb * 1024 * 1024,
+        synchronous: Synchronous::Normal,
     }
 }
 
@@ -129,6 +130,7 @@ fn good_config_decodes_whole() {
         },
         max_size_mb: 200,
         maintenance_interval: Duration::from_secs(300),
+        synchronous: Synchronous::Full,
         busy_timeout: Duration::from_millis(250),
         timeout: Duration::from_secs(10),
         retry_on_failure: RetryConfig {
@@ -186,13 +188,26 @@ fn opens_with_wal_incremental_vacuum_and_schema_version() {
         .expect("mode");
     assert_eq!(mode, "wal");
     assert_eq!(count(c, "PRAGMA auto_vacuum"), 2, "2 = incremental");
+    assert_eq!(count(c, "PRAGMA synchronous"), 1, "1 = normal");
     assert_eq!(
         count(c, "SELECT version FROM schema_version"),
         MIGRATIONS.len() as i64
     );
     drop(store);
-    // Reopening applies nothing twice.
-    let store = open(dir.path(), 10);
+    // Reopening applies nothing twice; `synchronous` is the connection's, as configured.
+    let store = Store::open(
+        &dir.path().join("nested/dir/t.db"),
+        StoreOptions {
+            synchronous: Synchronous::Full,
+            ..options(10)
+        },
+    )
+    .expect("reopen");
+    assert_eq!(
+        count(store.connection(), "PRAGMA synchronous"),
+        2,
+        "2 = full"
+    );
     assert_eq!(
         count(store.connection(), "SELECT count(*) FROM schema_version"),
         1
