@@ -524,6 +524,13 @@ mod tests {
             self.telemetry.value(name, &[("exporter", "gated")])
         }
 
+        /// Enqueues `batch`, whose spans are named `name`, and waits until the exporter holds
+        /// it at the gate: from then on it is being exported.
+        async fn hold(&mut self, name: &str, batch: Arc<Batch>) {
+            self.handle.enqueue(batch).await;
+            assert_eq!(self.started.recv().await.as_deref(), Some(name));
+        }
+
         /// Opens the gate for every batch and returns the names exported, in order.
         async fn drain(mut self) -> Vec<String> {
             self.gate.add_permits(1000);
@@ -549,9 +556,8 @@ mod tests {
             drop_oldest: true,
             ..QueueConfig::default()
         });
-        s.handle.enqueue(spans("b1", 1)).await;
-        // b1 is being exported (held at the gate): it cannot be dropped.
-        assert_eq!(s.started.recv().await.as_deref(), Some("b1"));
+        // b1 is being exported: it cannot be dropped.
+        s.hold("b1", spans("b1", 1)).await;
         for (name, n) in [("b2", 2), ("b3", 3), ("b4", 4), ("b5", 5)] {
             s.handle.enqueue(spans(name, n)).await;
         }
@@ -571,8 +577,7 @@ mod tests {
             queue_size: 3,
             ..QueueConfig::default()
         });
-        s.handle.enqueue(spans("b1", 1)).await;
-        assert_eq!(s.started.recv().await.as_deref(), Some("b1"));
+        s.hold("b1", spans("b1", 1)).await;
         for (name, n) in [("b2", 2), ("b3", 3), ("b4", 4), ("b5", 5)] {
             s.handle.enqueue(spans(name, n)).await;
         }
@@ -590,8 +595,7 @@ mod tests {
             drop_oldest: true,
             ..QueueConfig::default()
         });
-        s.handle.enqueue(spans("a", 10)).await;
-        assert_eq!(s.started.recv().await.as_deref(), Some("a"));
+        s.hold("a", spans("a", 10)).await;
         for name in ["b", "c", "d"] {
             s.handle.enqueue(spans(name, 10)).await;
         }
@@ -611,8 +615,7 @@ mod tests {
             block_on_overflow: true,
             ..QueueConfig::default()
         });
-        s.handle.enqueue(spans("b1", 1)).await;
-        assert_eq!(s.started.recv().await.as_deref(), Some("b1"));
+        s.hold("b1", spans("b1", 1)).await;
         s.handle.enqueue(spans("b2", 1)).await;
         let handle = s.handle.clone();
         let blocked = tokio::spawn(async move { handle.enqueue(spans("b3", 1)).await });
