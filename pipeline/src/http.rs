@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::ValidationError;
 use crate::error::ReceiverError;
+use crate::telemetry::Counter;
 use crate::CancellationToken;
 
 /// How long a client has to send a request's headers (the Collector's `read_header_timeout`):
@@ -40,11 +41,13 @@ pub async fn bind(endpoint: &str) -> Result<TcpListener, ReceiverError> {
 
 /// Serves `router` on `listener` (HTTP/1.1 and HTTP/2) until `shutdown` fires; connections in
 /// flight finish. Requests whose headers take longer than [`HEADER_READ_TIMEOUT`] close their
-/// connection; at most [`MAX_CONNECTIONS`] are open at once.
+/// connection; at most [`MAX_CONNECTIONS`] are open at once, and each connection closed for
+/// being one too many is counted in `refused`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
+    refused: Counter,
 ) -> Result<(), ReceiverError> {
     serve_with(
         listener,
@@ -54,9 +57,14 @@ pub async fn serve(
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
         },
+        refused,
     )
     .await
 }
+
+/// The name of the counter of connections closed at accept for being one too many (with the
+/// receiver's label; the self-metrics endpoint's has none).
+pub const REFUSED_CONNECTIONS: &str = "sluice_receiver_refused_connections";
 
 /// The bounds [`serve`] applies (tests shrink them).
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +78,7 @@ async fn serve_with(
     router: axum::Router,
     shutdown: CancellationToken,
     limits: Limits,
+    refused: Counter,
 ) -> Result<(), ReceiverError> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -105,7 +114,10 @@ async fn serve_with(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, max = limits.max_connections, "Closing an HTTP connection: too many open.");
+            if refused.get() == 0 {
+                tracing::warn!(%peer, max = limits.max_connections, counter = REFUSED_CONNECTIONS, "Closing HTTP connections at accept: too many open (the first is logged, every one counted).");
+            }
+            refused.add(1);
             drop(stream);
             continue;
         };
@@ -336,6 +348,16 @@ mod tests {
     }
 
     async fn server_limited(limits: Limits, delay: Duration) -> (SocketAddr, CancellationToken) {
+        let (addr, shutdown, _) = server_counted(limits, delay).await;
+        (addr, shutdown)
+    }
+
+    /// As [`server_limited`], with the counter of refused connections.
+    async fn server_counted(
+        limits: Limits,
+        delay: Duration,
+    ) -> (SocketAddr, CancellationToken, Counter) {
+        let refused = crate::telemetry::Telemetry::new().counter(REFUSED_CONNECTIONS, &[]);
         let listener = bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().route(
@@ -346,8 +368,14 @@ mod tests {
             }),
         );
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_with(listener, router, shutdown.clone(), limits));
-        (addr, shutdown)
+        tokio::spawn(serve_with(
+            listener,
+            router,
+            shutdown.clone(),
+            limits,
+            refused.clone(),
+        ));
+        (addr, shutdown, refused)
     }
 
     /// Everything the server sends until it closes the connection (bounded by [`BOUND`]).
@@ -421,7 +449,7 @@ mod tests {
             header_read_timeout: BOUND,
             max_connections: 1,
         };
-        let (addr, shutdown) = server_limited(limits, Duration::ZERO).await;
+        let (addr, shutdown, refused) = server_counted(limits, Duration::ZERO).await;
         let mut first = BufReader::new(TcpStream::connect(addr).await.unwrap());
         get_keep_alive(&mut first).await;
         // The first connection is open (and served): a second one is closed unanswered.
@@ -430,6 +458,7 @@ mod tests {
         let _ = second.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let got = read_until_closed(&mut second).await;
         assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+        assert_eq!(refused.get(), 1);
         get_keep_alive(&mut first).await;
         shutdown.cancel();
     }

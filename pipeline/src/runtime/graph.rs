@@ -248,8 +248,9 @@ pub async fn start(
                         }),
                     );
                     let tok = token.clone();
+                    let refused = telemetry.counter(crate::http::REFUSED_CONNECTIONS, &[]);
                     let task = tokio::spawn(async move {
-                        if let Err(e) = crate::http::serve(listener, router, tok).await {
+                        if let Err(e) = crate::http::serve(listener, router, tok, refused).await {
                             tracing::error!(error = %e, "Self-metrics endpoint failed.");
                         }
                     });

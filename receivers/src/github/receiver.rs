@@ -68,6 +68,10 @@ impl Receiver for GithubReceiver {
             self.ctx.telemetry.clone(),
         ));
         let router = router(&self.config, handler);
-        sluice_pipeline::http::serve(listener, router, ctx.shutdown).await
+        let refused = self
+            .ctx
+            .telemetry
+            .counter_named(sluice_pipeline::http::REFUSED_CONNECTIONS);
+        sluice_pipeline::http::serve(listener, router, ctx.shutdown, refused).await
     }
 }

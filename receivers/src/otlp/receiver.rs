@@ -183,6 +183,10 @@ impl Receiver for OtlpReceiver {
             ctx.outputs,
             self.ctx.telemetry.counter_named(BAD_REQUESTS_COUNTER),
         );
+        let refused = self
+            .ctx
+            .telemetry
+            .counter_named(sluice_pipeline::http::REFUSED_CONNECTIONS);
         let grpc = match (self.grpc.take(), &self.config.protocols.grpc) {
             (Some(listener), Some(config)) => {
                 let router = super::grpc::router(intake.clone(), config.max_recv_msg_size_bytes());
@@ -190,6 +194,7 @@ impl Receiver for OtlpReceiver {
                     listener,
                     router,
                     ctx.shutdown.clone(),
+                    refused.clone(),
                 ))
             }
             _ => None,
@@ -201,6 +206,7 @@ impl Receiver for OtlpReceiver {
                     listener,
                     router,
                     ctx.shutdown.clone(),
+                    refused.clone(),
                 ))
             }
             _ => None,
