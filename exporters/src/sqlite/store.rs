@@ -127,8 +127,9 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating it and its directories if needed) the database at `path`: incremental
-    /// auto-vacuum, WAL, `synchronous` as configured (with `NORMAL` a committed transaction survives a killed
-    /// process; a power cut may lose the last ones), then the missing migrations.
+    /// auto-vacuum, WAL, `synchronous` as configured (with `NORMAL` a committed transaction
+    /// survives a killed process, a power cut may lose the last ones), then the missing
+    /// migrations.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, SqliteError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
