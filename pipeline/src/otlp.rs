@@ -69,6 +69,21 @@ pub fn scope(component_type: &str) -> InstrumentationScope {
     }
 }
 
+/// The short name of a log record's `severity_number` range, as the OpenTelemetry log data model
+/// names them: `TRACE` (1–4), `DEBUG` (5–8), `INFO` (9–12), `WARN` (13–16), `ERROR` (17–20),
+/// `FATAL` (21–24); `None` for 0 (unspecified) and anything out of range.
+pub fn severity_name(number: i32) -> Option<&'static str> {
+    Some(match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => return None,
+    })
+}
+
 /// The string value of attribute `key` in `attrs`, if it is a string.
 pub fn attr_str<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
     attrs.iter().find(|kv| kv.key == key).and_then(|kv| {

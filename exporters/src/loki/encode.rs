@@ -158,16 +158,7 @@ fn level(record: &LogRecord) -> Option<String> {
     if !record.severity_text.is_empty() {
         return Some(record.severity_text.to_ascii_lowercase());
     }
-    let name = match record.severity_number {
-        1..=4 => "trace",
-        5..=8 => "debug",
-        9..=12 => "info",
-        13..=16 => "warn",
-        17..=20 => "error",
-        21..=24 => "fatal",
-        _ => return None,
-    };
-    Some(name.to_string())
+    sluice_pipeline::otlp::severity_name(record.severity_number).map(str::to_ascii_lowercase)
 }
 
 fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {

@@ -9,14 +9,12 @@ use rusqlite::{params, Connection};
 use super::clock::duration_nanos;
 use super::config::SqliteRetentionConfig;
 use super::error::SqliteError;
-use super::store::{state, Fold, Store};
+use super::store::{execute_chunked, state, Fold, Store};
 
 /// Rows one step reads or deletes at most.
 pub const STEP_ROWS: i64 = 10_000;
 /// Raw points one rollup step folds at most.
 pub const ROLLUP_ROWS: i64 = 50_000;
-/// Rows of one multi-row rollup upsert (one statement per row was most of a flush's time).
-const UPSERT_ROWS: usize = 64;
 /// Pending rollup rows (minute and hour) at which the writer folds them into the tables at once
 /// rather than at the next pass: bounds the memory they take (about 100 bytes each).
 pub const PENDING_ROWS_MAX: usize = 65_536;
@@ -187,19 +185,7 @@ impl Rollups {
                     vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ")
                 )
             };
-            let mut chunks = rows.chunks_exact(UPSERT_ROWS);
-            if chunks.len() > 0 {
-                let mut stmt = conn.prepare_cached(&sql(UPSERT_ROWS))?;
-                for chunk in chunks.by_ref() {
-                    stmt.execute(rusqlite::params_from_iter(
-                        chunk.iter().flat_map(agg_params),
-                    ))?;
-                }
-            }
-            let mut stmt = conn.prepare_cached(&sql(1))?;
-            for row in chunks.remainder() {
-                stmt.execute(rusqlite::params_from_iter(agg_params(row)))?;
-            }
+            execute_chunked(conn, sql, &rows, agg_params, |_| {})?;
         }
         Ok(())
     }

@@ -271,16 +271,9 @@ pub fn severity(r: &LogRecord) -> String {
         "CRITICAL" => return "FATAL".to_string(),
         _ => return text,
     }
-    match r.severity_number {
-        1..=4 => "TRACE",
-        5..=8 => "DEBUG",
-        9..=12 => "INFO",
-        13..=16 => "WARN",
-        17..=20 => "ERROR",
-        21..=24 => "FATAL",
-        _ => "UNSPECIFIED",
-    }
-    .to_string()
+    sluice_pipeline::otlp::severity_name(r.severity_number)
+        .unwrap_or("UNSPECIFIED")
+        .to_string()
 }
 
 fn body_text(r: &LogRecord) -> String {

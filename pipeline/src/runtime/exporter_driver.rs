@@ -142,9 +142,13 @@ impl ExporterHandle {
         .clamp(1, queue.capacity);
         let mut batch = Some(batch);
         loop {
+            // Registered before the check, so room freed in between is not missed; only a
+            // producer that may wait registers.
             let notified = queue.room.notified();
             tokio::pin!(notified);
-            notified.as_mut().enable();
+            if self.block {
+                notified.as_mut().enable();
+            }
             let mut evicted = Vec::new();
             let outcome = {
                 let mut st = queue.lock();
